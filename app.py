@@ -1,0 +1,79 @@
+"""Start the task_system server: REST API, WebSocket and the web UI, in one process.
+
+    python app.py [--host H] [--port P] [--data-dir DIR] [--token TOKEN]
+
+Runs gunicorn with one gthread worker (many threads: WebSockets and long polls each hold one),
+so in-process state (the write lock, the change signals) is shared by every request.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+from config import Config, load_config
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="app.py", description="Run the task_system server.")
+    parser.add_argument("--host", default=None, help=f"address to listen on (default {Config.HOST})")
+    parser.add_argument("--port", type=int, default=None, help=f"port (default {Config.PORT})")
+    parser.add_argument("--data-dir", default=None, help=f"database and logs (default {Config.DATA_DIR}/)")
+    parser.add_argument("--token", default=None, help="require this access token (or set TASK_SYSTEM_TOKEN)")
+    args = parser.parse_args(argv)
+    if args.port is not None and not 0 < args.port < 65536:
+        parser.error("--port must be between 1 and 65535")
+    return args
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    overrides = {k: v for k, v in {"HOST": args.host, "PORT": args.port, "DATA_DIR": args.data_dir,
+                                   "TOKEN": args.token}.items() if v is not None}
+    settings = load_config(overrides)
+
+    from gunicorn.app.base import BaseApplication
+
+    import structlog
+
+    class Server(BaseApplication):
+        def load_config(self):
+            for key, value in {
+                "bind": f"{settings['HOST']}:{settings['PORT']}", "workers": 1, "worker_class": "gthread",
+                "threads": settings["SERVER_THREADS"], "timeout": 60, "graceful_timeout": 3,
+                "keepalive": 75, "accesslog": None, "control_socket_disable": True,
+            }.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            from backend.factory import create_app
+
+            app = create_app(overrides)
+            log = structlog.get_logger()
+            log.info("server_started", host=settings["HOST"], port=settings["PORT"],
+                     data_dir=app.config["DATA_DIR"], system_log=app.config["SYSTEM_LOG_FILE"],
+                     auth=bool(app.config["TOKEN"]), pid=os.getpid())
+            print(f"task_system server on http://{settings['HOST']}:{settings['PORT']}  "
+                  f"system log: {app.config['SYSTEM_LOG_FILE']}", file=sys.stderr, flush=True)
+            if not app.config["TOKEN"] and not is_loopback(settings["HOST"]):
+                log.warning("auth_disabled_on_public_address", host=settings["HOST"],
+                            hint="this server runs bash for anyone who can reach it; set --token")
+            return app
+
+    Server().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,79 @@
+"""WebSocket /api/tasks/<id>/log/ws?offset=O: pushes output as it is stored, and status changes.
+
+Frames: {"type": "log", "offset", "data"} and {"type": "status", "status", "exit_code", "status_reason"};
+an {"type": "error", "error": {...}} frame for a bad request. Closes after a finished task's last
+output. Woken by services.signals when output is stored; it never polls on a timer for data.
+"""
+from __future__ import annotations
+
+import codecs
+import json
+
+from flask import request
+from simple_websocket import ConnectionClosed
+
+from backend.extensions import db, sock
+from backend.models import TaskStatus
+from backend.services import logs as log_service
+from backend.services import signals
+from backend.services import tasks as task_service
+from backend.services.errors import ServiceError
+
+FRAME_BYTES = 256 * 1024
+IDLE_WAKE_S = 10.0  # wake now and then to notice a client that went away
+
+
+@sock.route("/api/tasks/<int:task_id>/log/ws")
+def task_log_ws(ws, task_id: int):
+    try:
+        offset = _parse_offset(request.args.get("offset", "0"))
+        _stream(ws, task_id, offset)
+    except ServiceError as exc:
+        ws.send(json.dumps({"type": "error", "error": {"code": exc.code, "message": exc.message}}))
+    except ConnectionClosed:
+        pass
+    finally:
+        db.session.remove()
+
+
+def _parse_offset(raw: str) -> int:
+    if not raw.isdigit():
+        raise ServiceError("invalid_input", "offset must be a whole number of bytes ≥ 0.")
+    return int(raw)
+
+
+def _stream(ws, task_id: int, offset: int) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    topic = signals.task_topic(task_id)
+    sent_status = None
+    while ws.connected:
+        seen = signals.version(topic)
+        task = task_service.get_task_by_id(task_id)
+        status, exit_code, reason = task.status, task.exit_code, task.status_reason
+        db.session.rollback()  # end the read transaction: never hold one open while waiting
+        offset, size = _send_new_output(ws, decoder, task_id, offset)
+        if status != sent_status:
+            ws.send(json.dumps({"type": "status", "status": status, "exit_code": exit_code,
+                                "status_reason": reason}))
+            sent_status = status
+        if TaskStatus(status).is_finished and offset >= size:
+            rest = decoder.decode(b"", final=True)
+            if rest:
+                ws.send(json.dumps({"type": "log", "offset": offset - len(rest.encode()), "data": rest}))
+            ws.close()
+            return
+        if offset >= size:
+            signals.wait(topic, seen, IDLE_WAKE_S)
+
+
+def _send_new_output(ws, decoder, task_id: int, offset: int) -> tuple[int, int]:
+    """Send everything stored past offset; return (new offset, log size)."""
+    while True:
+        page = log_service.read_task_log(task_id, offset=offset, limit=FRAME_BYTES)
+        if not page.data:
+            return offset, page.size
+        held_back = len(decoder.getstate()[0])  # bytes of a character split across reads
+        text = decoder.decode(page.data)
+        if text:
+            ws.send(json.dumps({"type": "log", "offset": offset - held_back, "data": text}))
+        offset = page.next_offset

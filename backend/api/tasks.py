@@ -1,0 +1,96 @@
+"""Task routes: parse and validate, call one service function, answer."""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from flask import jsonify
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from backend.api.schemas import Body, Name, NonBlank, TaskPath
+from backend.models import TaskStatus
+from backend.services import logs as log_service
+from backend.services import tasks as task_service
+
+bp = APIBlueprint("tasks", __name__, url_prefix="/api", abp_tags=[Tag(name="tasks")])
+
+MAX_DEPENDENCIES = 1000
+
+
+class TaskCreate(Body):
+    name: Name
+    template_type: Name
+    script_content: NonBlank
+    priority: int = Field(3, ge=1, le=5, description="1 = most urgent")
+    cpu_cores: int = Field(1, ge=0, le=100_000)
+    gpu_count: int = Field(0, ge=0, le=1024)
+    gpu_memory: int = Field(0, ge=0, le=100_000_000, description="MiB needed on each GPU; 0 = whole GPUs")
+    depends_on: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
+
+
+class TaskListQuery(BaseModel):
+    status: Optional[str] = Field(None, description="one status or a comma-separated list")
+    name: Optional[str] = Field(None, max_length=200, description="case-insensitive substring")
+    template_type: Optional[str] = Field(None, max_length=200)
+    script: Optional[str] = Field(None, max_length=10_000, description="substring of script_content")
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(20, ge=1, le=200)
+
+    @field_validator("status")
+    @classmethod
+    def _known_statuses(cls, value: Optional[str]) -> Optional[str]:
+        if value:
+            unknown = [s for s in value.split(",") if s not in TaskStatus._value2member_map_]
+            if unknown:
+                raise ValueError(f"unknown status {unknown[0]!r}; use one of "
+                                 + ", ".join(s.value for s in TaskStatus))
+        return value
+
+
+class LogQuery(BaseModel):
+    offset: Optional[int] = Field(None, ge=0)
+    limit: Optional[int] = Field(None, ge=0)
+    tail: Optional[int] = Field(None, ge=0, description="the last N bytes")
+
+    @model_validator(mode="after")
+    def _tail_or_range(self):
+        if self.tail is not None and (self.offset is not None or self.limit is not None):
+            raise ValueError("give either tail or offset/limit, not both")
+        return self
+
+
+@bp.post("/tasks", responses={201: None})
+def create_task(body: TaskCreate):
+    """Queue a bash script; it runs when its dependencies completed and an agent has room."""
+    task = task_service.create_task(**body.model_dump())
+    return jsonify(task.to_dict()), 201
+
+
+@bp.get("/tasks")
+def list_tasks(query: TaskListQuery):
+    """Tasks newest first, filtered, one page at a time."""
+    statuses = query.status.split(",") if query.status else None
+    items, total = task_service.get_task_in_page(
+        page=query.page, page_size=query.page_size, statuses=statuses, name=query.name,
+        template_type=query.template_type, script=query.script)
+    return jsonify({"items": [t.to_dict() for t in items], "total": total,
+                    "page": query.page, "page_size": query.page_size})
+
+
+@bp.get("/tasks/<int:task_id>")
+def get_task(path: TaskPath):
+    return jsonify(task_service.get_task_by_id(path.task_id).to_dict())
+
+
+@bp.post("/tasks/<int:task_id>/cancel")
+def cancel_task(path: TaskPath):
+    """Cancel a blocked, waiting or running task (a running one is killed on its agent)."""
+    return jsonify(task_service.cancel_task(path.task_id).to_dict())
+
+
+@bp.get("/tasks/<int:task_id>/log")
+def get_task_log(path: TaskPath, query: LogQuery):
+    """The task's output as stored so far, by byte offset/limit or the last `tail` bytes."""
+    task_service.get_task_by_id(path.task_id)
+    return jsonify(log_service.read_task_log(path.task_id, offset=query.offset, limit=query.limit,
+                                             tail=query.tail).to_dict())

@@ -1,0 +1,12 @@
+"""Extension objects, created unbound and attached in create_app()."""
+from flask_sock import Sock
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+sock = Sock()

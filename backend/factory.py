@@ -1,0 +1,102 @@
+"""create_app(): config, extensions, blueprints, error handlers, logging, background jobs."""
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import structlog
+from flask import g, request
+from flask_openapi3 import Info, OpenAPI
+from sqlalchemy import event
+
+from backend import models  # noqa: F401 (tables must be known before create_all)
+from backend.api.errors import register_error_handlers, validation_error_response
+from backend.extensions import db, sock
+from backend.utils.logging import configure_logging
+from config import load_config
+
+log = structlog.get_logger()
+
+
+def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
+    settings = load_config(config)
+    data_dir = Path(settings["DATA_DIR"]).resolve()
+    settings["DATA_DIR"] = str(data_dir)
+    for sub in ("database", "logs/tasks", "logs/system"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    settings.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{data_dir / 'database' / 'task_system.db'}")
+    settings["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
+    settings["SYSTEM_LOG_FILE"] = str(configure_logging("server", data_dir / "logs" / "system", settings["LOG_LEVEL"]))
+
+    app = OpenAPI(__name__, info=Info(title="task_system API", version="0.1.0"),
+                  doc_prefix="/api", doc_url="/openapi.json",
+                  validation_error_status=400, validation_error_callback=validation_error_response)
+    app.config.update(settings)
+    db.init_app(app)
+    with app.app_context():
+        _configure_sqlite(db.engine)
+        db.create_all()
+    _register_routes(app)
+    register_error_handlers(app)
+    _register_request_context(app)
+    if settings["RUN_BACKGROUND_JOBS"]:
+        _start_liveness_thread(app)
+    return app
+
+
+def _configure_sqlite(engine) -> None:
+    @event.listens_for(engine, "connect")
+    def set_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    engine.dispose()  # connections made before the listener existed get the pragmas too
+
+
+def _register_routes(app: OpenAPI) -> None:
+    from backend import web
+    from backend.api import agents, health, log_ws, protocol, tasks, templates  # noqa: F401 (log_ws: sock routes)
+    from backend.api.auth import register_auth
+
+    register_auth(app)
+    for module in (tasks, templates, agents, health, protocol):
+        app.register_api(module.bp)
+    sock.init_app(app)  # after importing log_ws: flask-sock registers its routes on a blueprint
+    app.register_blueprint(web.bp)
+
+
+def _register_request_context(app: OpenAPI) -> None:
+    @app.before_request
+    def bind_request():
+        structlog.contextvars.clear_contextvars()
+        g.request_id = uuid.uuid4().hex[:12]
+        structlog.contextvars.bind_contextvars(request_id=g.request_id, method=request.method, path=request.path)
+
+    @app.teardown_request
+    def unbind_request(_exc):
+        structlog.contextvars.clear_contextvars()
+
+
+def _start_liveness_thread(app: OpenAPI) -> None:
+    """check_agents_status() every LIVENESS_CHECK_INTERVAL_S, for the life of the process."""
+    from backend.services import agents as agent_service
+
+    agent_service.mark_server_started()
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(app.config["LIVENESS_CHECK_INTERVAL_S"]):
+            with app.app_context():
+                try:
+                    agent_service.check_agents_status()
+                except Exception:
+                    log.exception("liveness_check_failed")
+                finally:
+                    db.session.remove()
+
+    threading.Thread(target=loop, name="liveness", daemon=True).start()
+    app.extensions["liveness_stop"] = stop

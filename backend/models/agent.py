@@ -1,0 +1,69 @@
+"""The Agent table: main agents (one per box) and sub-agents (one per running task)."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Optional
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.extensions import db
+from backend.utils.time import as_utc, isoformat, utcnow
+
+
+class AgentType(str, Enum):
+    MAIN = "main"
+    SUB = "sub"
+
+
+class AgentStatus(str, Enum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Agent(db.Model):
+    __tablename__ = "agents"
+    __table_args__ = (Index("ix_agents_tree", "type", "main_agent_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8), default=AgentStatus.ONLINE.value)
+    hostname: Mapped[str] = mapped_column(String(200), default="")
+    created_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)  # this run's start
+    last_heartbeat_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    cpu_cores: Mapped[int] = mapped_column(Integer, default=0)
+    available_cpu_cores: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_usage: Mapped[float] = mapped_column(Float, default=0.0)
+    memory_usage: Mapped[float] = mapped_column(Float, default=0.0)
+    memory_used_mib: Mapped[float] = mapped_column(Float, default=0.0)
+    memory_total_mib: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_info: Mapped[list] = mapped_column(JSON, default=list)
+    is_simulated_gpu: Mapped[bool] = mapped_column(Boolean, default=False)
+    task_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    main_agent_id: Mapped[Optional[str]] = mapped_column(String(64))
+    monitor_file: Mapped[str] = mapped_column(String(500), default="")
+
+    @property
+    def is_online(self) -> bool:
+        return self.status == AgentStatus.ONLINE.value
+
+    def running_time(self, now: Optional[datetime] = None) -> float:
+        """Seconds since this run started; frozen at the last heartbeat once offline."""
+        end = (now or utcnow()) if self.is_online else (as_utc(self.last_heartbeat_time) or now or utcnow())
+        return round(max(0.0, (end - as_utc(self.started_time)).total_seconds()), 1)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "name": self.name, "type": self.type, "status": self.status,
+            "hostname": self.hostname, "created_time": isoformat(self.created_time),
+            "last_heartbeat_time": isoformat(self.last_heartbeat_time),
+            "running_time": self.running_time(), "cpu_cores": self.cpu_cores,
+            "available_cpu_cores": self.available_cpu_cores, "cpu_usage": self.cpu_usage,
+            "memory_usage": self.memory_usage, "memory_used_mib": self.memory_used_mib,
+            "memory_total_mib": self.memory_total_mib, "gpu_info": list(self.gpu_info or []),
+            "is_simulated_gpu": self.is_simulated_gpu, "task_id": self.task_id,
+            "main_agent_id": self.main_agent_id, "monitor_file": self.monitor_file,
+        }

@@ -1,0 +1,97 @@
+"""The Task table, its statuses and its dependency links."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Optional
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.extensions import db
+from backend.utils.time import as_utc, isoformat, utcnow
+
+
+class TaskStatus(str, Enum):
+    BLOCKED = "blocked"
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED_STATUSES
+
+
+FINISHED_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELED})
+
+
+class TaskDependency(db.Model):
+    """Task `task_id` may run only after task `depends_on_id` completed."""
+
+    __tablename__ = "task_dependencies"
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    depends_on_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), primary_key=True, index=True)
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_queue", "status", "priority", "id"),  # the scheduler's scan
+        Index("ix_tasks_placement", "agent_id", "holds_resources"),  # an agent's reserved resources
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    template_type: Mapped[str] = mapped_column(String(200), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.WAITING.value)
+    created_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    script_content: Mapped[str] = mapped_column(Text)
+    cpu_cores: Mapped[int] = mapped_column(Integer, default=1)
+    gpu_count: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_memory: Mapped[int] = mapped_column(Integer, default=0)  # MiB on each GPU; 0 = whole GPUs
+    start_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    end_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    agent_id: Mapped[Optional[str]] = mapped_column(String(64))  # the main agent it was placed on
+    sub_agent_id: Mapped[Optional[str]] = mapped_column(String(64))  # the sub-agent that runs it
+    log_file: Mapped[Optional[str]] = mapped_column(String(500))
+    exit_code: Mapped[Optional[int]] = mapped_column(Integer)
+    status_reason: Mapped[Optional[str]] = mapped_column(Text)
+    gpu_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # Placement bookkeeping: the server's record of what runs where is the truth for free resources.
+    holds_resources: Mapped[bool] = mapped_column(Boolean, default=False)
+    handover_acked: Mapped[bool] = mapped_column(Boolean, default=False)  # the agent has it
+    last_seen_time: Mapped[Optional[datetime]] = mapped_column(DateTime)  # lease: last sign of life
+
+    dependency_links: Mapped[list[TaskDependency]] = relationship(
+        foreign_keys=[TaskDependency.task_id], lazy="selectin", cascade="all, delete-orphan")
+
+    @property
+    def depends_on(self) -> list[int]:
+        return sorted(link.depends_on_id for link in self.dependency_links)
+
+    @property
+    def status_enum(self) -> TaskStatus:
+        return TaskStatus(self.status)
+
+    def execution_time(self, now: Optional[datetime] = None) -> Optional[float]:
+        """Seconds run so far (or in total, once ended); None before it started."""
+        if self.start_time is None:
+            return None
+        end = as_utc(self.end_time) or now or utcnow()
+        return round((end - as_utc(self.start_time)).total_seconds(), 3)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "name": self.name, "template_type": self.template_type,
+            "priority": self.priority, "depends_on": self.depends_on, "status": self.status,
+            "created_time": isoformat(self.created_time), "script_content": self.script_content,
+            "cpu_cores": self.cpu_cores, "gpu_count": self.gpu_count, "gpu_memory": self.gpu_memory,
+            "start_time": isoformat(self.start_time), "end_time": isoformat(self.end_time),
+            "execution_time": self.execution_time(), "agent_id": self.agent_id,
+            "sub_agent_id": self.sub_agent_id, "log_file": self.log_file, "exit_code": self.exit_code,
+            "status_reason": self.status_reason, "gpu_ids": list(self.gpu_ids or []),
+        }

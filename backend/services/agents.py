@@ -1,0 +1,142 @@
+"""Agent use cases: registration, queries for the UI, and liveness (check_agents_status).
+
+Heartbeats live in services/heartbeats.py.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from typing import Optional
+
+import structlog
+from flask import current_app
+from sqlalchemy import select
+
+from backend.extensions import db
+from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
+from backend.services import logs
+from backend.services import tasks as task_service
+from backend.services.errors import Conflict, NotFound
+from backend.services.unit_of_work import unit_of_work
+from backend.utils import protocol as p
+from backend.utils.time import as_utc, utcnow
+
+log = structlog.get_logger()
+
+_server_started_monotonic = time.monotonic()
+
+
+def mark_server_started() -> None:
+    """Agents get a full grace period after the server (re)starts before anything is declared lost."""
+    global _server_started_monotonic
+    _server_started_monotonic = time.monotonic()
+
+
+def in_restart_grace() -> bool:
+    return time.monotonic() - _server_started_monotonic < current_app.config["RESTART_GRACE_S"]
+
+
+def check_protocol_version(version: int, agent_id: Optional[str]) -> None:
+    if version != p.PROTOCOL_VERSION:
+        log.warning("protocol_version_mismatch", agent_version=version, server_version=p.PROTOCOL_VERSION,
+                    agent_id=agent_id)
+        raise Conflict("protocol_version_mismatch",
+                       f"Agent speaks protocol {version}, the server speaks {p.PROTOCOL_VERSION}; update the agent.")
+
+
+def create_main_agent(msg: p.RegisterMain) -> p.RegisterMainReply:
+    """Register (or re-register, keeping its id) a main agent."""
+    check_protocol_version(msg.protocol_version, msg.agent_id)
+    with unit_of_work():
+        agent = db.session.get(Agent, msg.agent_id) if msg.agent_id else None
+        if agent is None or agent.type != AgentType.MAIN.value:
+            agent = Agent(id=msg.agent_id or uuid.uuid4().hex[:12], type=AgentType.MAIN.value, created_time=utcnow())
+            db.session.add(agent)
+        now = utcnow()
+        agent.name, agent.hostname, agent.monitor_file = msg.name, msg.hostname, msg.monitor_file
+        agent.status, agent.started_time, agent.last_heartbeat_time = AgentStatus.ONLINE.value, now, now
+        agent.cpu_cores, agent.memory_total_mib = msg.cpu_cores, msg.memory_total_mib
+        agent.gpu_info = [g.to_dict() for g in msg.gpus]
+        agent.is_simulated_gpu = any(g.simulated for g in msg.gpus)
+        log.info("agent_registered", agent_id=agent.id, agent_type="main", name=msg.name,
+                 cpu_cores=msg.cpu_cores, gpus=len(msg.gpus), simulated_gpus=agent.is_simulated_gpu)
+    cfg = current_app.config
+    return p.RegisterMainReply(agent_id=agent.id, heartbeat_interval_s=cfg["MAIN_HEARTBEAT_INTERVAL_S"],
+                               sub_heartbeat_interval_s=cfg["SUB_HEARTBEAT_INTERVAL_S"])
+
+
+def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
+    """Register the sub-agent that will run one task. The first sub-agent for a task wins."""
+    check_protocol_version(msg.protocol_version, msg.sub_agent_id)
+    with unit_of_work():
+        task = task_service.get_task_by_id(msg.task_id)
+        structlog.contextvars.bind_contextvars(task_id=task.id)
+        if task.agent_id != msg.main_agent_id:
+            raise Conflict("task_not_assigned", f"Task {task.id} is not placed on agent {msg.main_agent_id}.")
+        if task.sub_agent_id not in (None, msg.sub_agent_id):
+            log.warning("sub_agent_refused", sub_agent_id=msg.sub_agent_id, running_sub_agent=task.sub_agent_id)
+            raise Conflict("task_already_started", f"Task {task.id} is already run by sub-agent {task.sub_agent_id}.")
+        cancel = task.status != TaskStatus.RUNNING.value
+        if not cancel:
+            task.sub_agent_id, task.handover_acked, task.last_seen_time = msg.sub_agent_id, True, utcnow()
+            _upsert_sub_agent(msg, task)
+        log.info("sub_agent_registered", sub_agent_id=msg.sub_agent_id, agent_id=msg.main_agent_id,
+                 cancel=cancel)
+    return p.RegisterSubReply(sub_agent_id=msg.sub_agent_id, log_size=logs.log_size(task.id), cancel=cancel,
+                              heartbeat_interval_s=current_app.config["SUB_HEARTBEAT_INTERVAL_S"])
+
+
+def _upsert_sub_agent(msg: p.RegisterSub, task: Task) -> None:
+    main = db.session.get(Agent, msg.main_agent_id)
+    agent = db.session.get(Agent, msg.sub_agent_id)
+    if agent is None:
+        agent = Agent(id=msg.sub_agent_id, type=AgentType.SUB.value, name=f"task-{task.id}",
+                      created_time=utcnow(), started_time=utcnow())
+        db.session.add(agent)
+    agent.hostname, agent.monitor_file = msg.hostname, msg.monitor_file
+    agent.status, agent.last_heartbeat_time = AgentStatus.ONLINE.value, utcnow()
+    agent.task_id, agent.main_agent_id, agent.cpu_cores = task.id, msg.main_agent_id, task.cpu_cores
+    agent.is_simulated_gpu = bool(main and main.is_simulated_gpu)
+
+
+def get_agent_by_id(agent_id: str) -> Agent:
+    agent = db.session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound("agent_not_found", f"Agent {agent_id} does not exist.")
+    return agent
+
+
+def get_all_agents(*, all_sub_agents: bool = False) -> list[tuple[Agent, list[Agent]]]:
+    """Main agents with their sub-agents: online ones, plus recently finished unless all_sub_agents."""
+    mains = list(db.session.scalars(select(Agent).where(Agent.type == AgentType.MAIN.value).order_by(Agent.created_time)))
+    subs_query = select(Agent).where(Agent.type == AgentType.SUB.value)
+    if not all_sub_agents:
+        since = utcnow() - timedelta(seconds=current_app.config["RECENT_SUB_AGENTS_S"])
+        subs_query = subs_query.where((Agent.status == AgentStatus.ONLINE.value) | (Agent.last_heartbeat_time >= since))
+    by_main: dict[str, list[Agent]] = {}
+    for sub in db.session.scalars(subs_query.order_by(Agent.created_time.desc())):
+        by_main.setdefault(sub.main_agent_id, []).append(sub)
+    return [(main, by_main.get(main.id, [])) for main in mains]
+
+
+def check_agents_status() -> None:
+    """Liveness: agents silent too long go offline; running tasks whose lease ran out fail."""
+    if in_restart_grace():
+        return
+    cfg = current_app.config
+    now = utcnow()
+    with unit_of_work():
+        offline_before = now - timedelta(seconds=cfg["AGENT_OFFLINE_AFTER_S"])
+        for agent in db.session.scalars(select(Agent).where(Agent.status == AgentStatus.ONLINE.value,
+                                                            Agent.last_heartbeat_time < offline_before)):
+            agent.status = AgentStatus.OFFLINE.value
+            log.info("agent_went_offline", agent_id=agent.id, agent_type=agent.type)
+        lease_before = now - timedelta(seconds=cfg["SUB_AGENT_LEASE_S"])
+        for task in db.session.scalars(select(Task).where(Task.status == TaskStatus.RUNNING.value,
+                                                          Task.last_seen_time < lease_before)):
+            silent = (now - as_utc(task.last_seen_time)).total_seconds()
+            log.error("sub_agent_lost", task_id=task.id, agent_id=task.agent_id, silent_s=round(silent, 1))
+            task_service.fail_task(task, f"agent lost: no sign of the task for {silent:.0f} s "
+                                         f"(sub-agent and main agent {task.agent_id} silent)")
+            task.holds_resources = False

@@ -1,0 +1,115 @@
+"""Task output files: one per task under <data>/logs/tasks/, appended only at their current end.
+
+append_task_log() is idempotent for resends: a chunk is written only from the stored size on, so
+a repeated or overlapping chunk adds nothing and a gap is refused. Reads seek; they never load a
+whole file.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from flask import current_app
+
+from backend.services import signals
+from backend.services.errors import InvalidInput
+
+log = structlog.get_logger()
+
+_locks_guard = threading.Lock()
+_locks: dict[int, threading.Lock] = {}
+
+
+@dataclass
+class LogSlice:
+    task_id: int
+    offset: int
+    next_offset: int
+    size: int
+    data: bytes
+
+    def to_dict(self) -> dict:
+        return {"task_id": self.task_id, "offset": self.offset, "next_offset": self.next_offset,
+                "size": self.size, "data": self.data.decode("utf-8", errors="replace")}
+
+
+def log_dir() -> Path:
+    return Path(current_app.config["DATA_DIR"]) / "logs" / "tasks"
+
+
+def log_path(task_id: int) -> Path:
+    return log_dir() / f"{task_id}.log"
+
+
+def log_size(task_id: int) -> int:
+    try:
+        return os.path.getsize(log_path(task_id))
+    except FileNotFoundError:
+        return 0
+
+
+def _lock_for(task_id: int) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(task_id, threading.Lock())
+
+
+def append_task_log(task_id: int, offset: int, raw: bytes) -> int:
+    """Store the part of `raw` (which starts at byte `offset`) past the stored size; return the new size.
+
+    Raises OSError when the disk refuses; the file is then cut back to its previous size.
+    """
+    with _lock_for(task_id):
+        path = log_path(task_id)
+        with open(path, "ab") as fh:
+            size = fh.tell()
+            if offset > size:
+                return size  # a gap: the sender resends from `size`
+            new = raw[size - offset:]
+            if not new:
+                return size
+            try:
+                fh.write(new)
+                fh.flush()
+            except OSError:
+                fh.truncate(size)
+                raise
+            stored = size + len(new)
+    log.debug("output_chunk_stored", task_id=task_id, offset=size, size=len(new))
+    signals.notify(signals.task_topic(task_id))
+    return stored
+
+
+def read_task_log(task_id: int, *, offset: int | None = None, limit: int | None = None,
+                  tail: int | None = None) -> LogSlice:
+    """Read `limit` bytes from `offset`, or the last `tail` bytes; capped at MAX_LOG_READ_BYTES."""
+    cap = current_app.config["MAX_LOG_READ_BYTES"]
+    size = log_size(task_id)
+    if tail is not None:
+        limit = min(tail, cap)
+        offset = max(0, size - limit)
+    offset = offset or 0
+    limit = cap if limit is None else min(limit, cap)
+    if offset > size:
+        raise InvalidInput("offset_out_of_range", f"Offset {offset} is past the end of the log ({size} bytes).")
+    data = b""
+    if size and limit:
+        with open(log_path(task_id), "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(min(limit, size - offset))
+    data = _trim_to_utf8_boundary(data, at_end=offset + len(data) < size)
+    return LogSlice(task_id, offset, offset + len(data), size, data)
+
+
+def _trim_to_utf8_boundary(data: bytes, at_end: bool) -> bytes:
+    """Drop a multi-byte UTF-8 character cut at the end of a page, so pages join without U+FFFD."""
+    if not at_end:
+        return data
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # the start byte of the last character
+            length = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
+            return data[:-back] if length > back else data
+    return data

@@ -1,0 +1,176 @@
+"""Task use cases and the task lifecycle. Every status change goes through transition()."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import structlog
+from flask import current_app
+from sqlalchemy import func, select
+
+from backend.extensions import db
+from backend.models import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
+from backend.services import logs, signals
+from backend.services.errors import Conflict, InvalidInput, NotFound, TooLarge
+from backend.services.unit_of_work import after_commit, unit_of_work
+from backend.utils.protocol import describe_returncode
+from backend.utils.time import utcnow
+
+log = structlog.get_logger()
+
+S = TaskStatus
+ALLOWED = {
+    S.BLOCKED: {S.WAITING, S.FAILED, S.CANCELED},
+    S.WAITING: {S.RUNNING, S.CANCELED},
+    # RUNNING -> WAITING only for a hand-over the agent provably never started (it said so).
+    S.RUNNING: {S.COMPLETED, S.FAILED, S.CANCELED, S.WAITING},
+}
+
+
+def transition(task: Task, new: TaskStatus, reason: Optional[str] = None) -> None:
+    """The only place a task's status changes: checks ALLOWED, stamps times, logs, cascades."""
+    old = task.status_enum
+    if new not in ALLOWED.get(old, set()):
+        raise Conflict("invalid_transition", f"Task {task.id} cannot go from {old.value} to {new.value}.")
+    task.status = new.value
+    task.status_reason = reason
+    now = utcnow()
+    if new is S.RUNNING:
+        task.start_time, task.end_time = now, None
+    elif new is S.WAITING:
+        _clear_placement(task)
+    elif new.is_finished:
+        task.end_time = now
+        if old is not S.RUNNING:
+            task.start_time = None
+    log.info("task_status_changed", task_id=task.id, old=old.value, new=new.value, reason=reason)
+    topic = signals.task_topic(task.id)
+    after_commit(lambda: signals.notify(topic))
+    if new in (S.WAITING,) or new.is_finished:
+        after_commit(lambda: signals.notify(signals.WORK))
+    if new is S.COMPLETED:
+        _unblock_dependents(task)
+    elif new in (S.FAILED, S.CANCELED):
+        _fail_dependents(task, new)
+
+
+def _clear_placement(task: Task) -> None:
+    task.agent_id = task.sub_agent_id = None
+    task.gpu_ids, task.holds_resources, task.handover_acked = [], False, False
+    task.start_time = task.last_seen_time = None
+
+
+def _dependents(task_id: int) -> list[Task]:
+    ids = select(TaskDependency.task_id).where(TaskDependency.depends_on_id == task_id)
+    return list(db.session.scalars(select(Task).where(Task.id.in_(ids))))
+
+
+def _unblock_dependents(task: Task) -> None:
+    for dependent in _dependents(task.id):
+        if dependent.status != S.BLOCKED.value:
+            continue
+        pending = db.session.scalar(
+            select(func.count()).select_from(TaskDependency).join(Task, Task.id == TaskDependency.depends_on_id)
+            .where(TaskDependency.task_id == dependent.id, Task.status != S.COMPLETED.value))
+        if pending == 0:
+            transition(dependent, S.WAITING, None)
+
+
+def _fail_dependents(task: Task, cause: TaskStatus) -> None:
+    """Failure or cancel cascades: each blocked dependent fails, naming this task; theirs follow."""
+    what = "failed" if cause is S.FAILED else "was canceled"
+    for dependent in _dependents(task.id):
+        if dependent.status == S.BLOCKED.value:
+            transition(dependent, S.FAILED, f"dependency {task.id} {what}")
+
+
+def create_task(*, name: str, template_type: str, script_content: str, priority: int = 3,
+                cpu_cores: int = 1, gpu_count: int = 0, gpu_memory: int = 0,
+                depends_on: Iterable[int] = ()) -> Task:
+    depends_on = list(depends_on)
+    limit = current_app.config["MAX_SCRIPT_BYTES"]
+    if len(script_content.encode("utf-8")) > limit:
+        raise TooLarge("script_too_large", f"script_content is larger than the limit of {limit} bytes.")
+    with unit_of_work():
+        deps = _load_dependencies(depends_on)
+        task = Task(name=name, template_type=template_type, script_content=script_content,
+                    priority=priority, cpu_cores=cpu_cores, gpu_count=gpu_count, gpu_memory=gpu_memory,
+                    created_time=utcnow(), gpu_ids=[])
+        task.dependency_links = [TaskDependency(depends_on_id=d.id) for d in deps]
+        ready = all(d.status == S.COMPLETED.value for d in deps)
+        task.status = (S.WAITING if ready else S.BLOCKED).value
+        task.status_reason = None if ready else "waiting for dependencies " + ", ".join(
+            str(d.id) for d in deps if d.status != S.COMPLETED.value)
+        db.session.add(task)
+        db.session.flush()
+        task.log_file = str(logs.log_path(task.id))
+        log.info("task_created", task_id=task.id, priority=priority, status=task.status,
+                 depends_on=depends_on, cpu_cores=cpu_cores, gpu_count=gpu_count, gpu_memory=gpu_memory)
+        if ready:
+            after_commit(lambda: signals.notify(signals.WORK))
+    return task
+
+
+def _load_dependencies(ids: list[int]) -> list[Task]:
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("duplicate_dependency", "depends_on lists the same task more than once.")
+    deps = list(db.session.scalars(select(Task).where(Task.id.in_(ids)))) if ids else []
+    missing = sorted(set(ids) - {d.id for d in deps})
+    if missing:
+        raise InvalidInput("unknown_dependency", f"depends_on names tasks that do not exist: {missing}.")
+    dead = sorted(d.id for d in deps if d.status in (S.FAILED.value, S.CANCELED.value))
+    if dead:
+        raise InvalidInput("dependency_failed", f"depends_on names tasks that failed or were canceled: {dead}.")
+    return deps
+
+
+def get_task_by_id(task_id: int) -> Task:
+    task = db.session.get(Task, task_id)
+    if task is None:
+        raise NotFound("task_not_found", f"Task {task_id} does not exist.")
+    return task
+
+
+def get_task_in_page(*, page: int, page_size: int, statuses: Optional[list[str]] = None,
+                     name: Optional[str] = None, template_type: Optional[str] = None,
+                     script: Optional[str] = None) -> tuple[list[Task], int]:
+    """Newest first, filtered; returns (tasks on the page, total matching)."""
+    query = select(Task)
+    if statuses:
+        query = query.where(Task.status.in_(statuses))
+    if name:
+        query = query.where(func.lower(Task.name).contains(name.lower(), autoescape=True))
+    if template_type:
+        query = query.where(Task.template_type == template_type)
+    if script:
+        query = query.where(func.instr(Task.script_content, script) > 0)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = db.session.scalars(query.order_by(Task.id.desc()).offset((page - 1) * page_size).limit(page_size))
+    return list(items), total
+
+
+def cancel_task(task_id: int) -> Task:
+    """Cancel a blocked, waiting or running task; a running one is killed by its agent."""
+    with unit_of_work():
+        task = get_task_by_id(task_id)
+        if task.status_enum in FINISHED_STATUSES:
+            raise Conflict("task_finished", f"Task {task_id} already finished ({task.status}).")
+        transition(task, S.CANCELED, "canceled by a user")
+        if not task.handover_acked:
+            task.holds_resources = False  # never reached a process: nothing to wait for
+    return task
+
+
+def fail_task(task: Task, reason: str) -> None:
+    """Fail a running task for a system reason (agent lost, log storage broken); frees its place."""
+    if task.status_enum is S.RUNNING:
+        transition(task, S.FAILED, reason)
+
+
+def finish_task(task: Task, returncode: int) -> None:
+    """Record how the script ended; the outcome and reason come from the protocol's one mapping."""
+    task.exit_code = returncode
+    task.holds_resources = False
+    if task.status_enum is S.RUNNING:
+        succeeded, reason = describe_returncode(returncode)
+        transition(task, S.COMPLETED if succeeded else S.FAILED, reason or None)
+    after_commit(lambda: signals.notify(signals.WORK))

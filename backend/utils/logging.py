@@ -1,0 +1,60 @@
+"""structlog set-up for the server, the main agent and the sub-agents alike.
+
+JSON lines go to `<log_dir>/<component>.log`; the console gets a readable renderer on a TTY
+(JSON otherwise). Bind context (task_id, agent_id, request_id) with structlog.contextvars.
+
+Event names (noun_pastverb; reuse these, add new ones here):
+  server_started, server_stopping, auth_disabled_on_public_address, request_failed, unhandled_error,
+  task_created, task_status_changed, task_assigned, task_handover_resent, task_canceled,
+  template_created, template_updated, template_deleted,
+  agent_registered, agent_went_offline, agent_came_back, sub_agent_registered, sub_agent_refused,
+  sub_agent_lost, protocol_version_mismatch, output_chunk_stored, output_chunk_rejected, log_write_failed,
+  main_agent_started, main_agent_stopping, agent_tick_failed, sub_agent_spawned, sub_agent_exited,
+  sub_agent_adopted, task_process_started, task_process_exited, task_kill_sent, server_request_retried
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import structlog
+
+
+def configure_logging(component: str, log_dir: str | Path, level: str = "INFO") -> Path:
+    """Configure structlog + stdlib logging once per process; returns the JSON log file path."""
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{component}.log"
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=shared + [structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer(), shared))
+    console_renderer = (structlog.dev.ConsoleRenderer(colors=True) if sys.stderr.isatty()
+                        else structlog.processors.JSONRenderer())
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_formatter(console_renderer, shared))
+    root = logging.getLogger()
+    root.handlers[:] = [file_handler, console]
+    root.setLevel(level.upper())
+    for noisy in ("werkzeug", "urllib3", "gunicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_file
+
+
+def _formatter(renderer, shared) -> structlog.stdlib.ProcessorFormatter:
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    *([] if isinstance(renderer, structlog.dev.ConsoleRenderer) else [structlog.processors.format_exc_info]),
+                    renderer],
+        foreign_pre_chain=shared,
+    )
