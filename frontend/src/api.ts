@@ -1,0 +1,281 @@
+/**
+ * The only module that knows URLs, fetch, the WebSocket path, the access token and the error body.
+ * Every function resolves to typed data or throws one ApiError.
+ */
+
+export type TaskStatus = 'blocked' | 'waiting' | 'running' | 'completed' | 'failed' | 'canceled'
+
+export const TASK_STATUSES: TaskStatus[] = ['blocked', 'waiting', 'running', 'completed', 'failed', 'canceled']
+export const FINISHED_STATUSES: TaskStatus[] = ['completed', 'failed', 'canceled']
+
+export interface Task {
+  id: number
+  name: string
+  template_type: string
+  priority: number
+  depends_on: number[]
+  status: TaskStatus
+  created_time: string
+  script_content: string
+  cpu_cores: number
+  gpu_count: number
+  gpu_memory: number
+  start_time: string | null
+  end_time: string | null
+  execution_time: number | null
+  agent_id: string | number | null
+  log_file: string | null
+  exit_code: number | null
+  status_reason: string | null
+  gpu_ids: number[] | null
+}
+
+export interface TaskCreatePayload {
+  name: string
+  template_type: string
+  script_content: string
+  priority: number
+  cpu_cores: number
+  gpu_count: number
+  gpu_memory: number
+  depends_on: number[]
+}
+
+export interface TaskListQuery {
+  status?: TaskStatus[]
+  name?: string
+  template_type?: string
+  script?: string
+  page: number
+  page_size: number
+}
+
+export interface Page<T> {
+  items: T[]
+  total: number
+  page: number
+  page_size: number
+}
+
+export interface LogSlice {
+  task_id: number
+  offset: number
+  next_offset: number
+  size: number
+  data: string
+}
+
+export interface Template {
+  id: number
+  name: string
+  script_content: string
+  created_time: string
+}
+
+export interface GpuInfo {
+  index: number
+  name: string
+  uuid?: string
+  utilization: number
+  memory_used: number
+  memory_total: number
+  simulated?: boolean
+}
+
+export interface Agent {
+  id: string | number
+  name: string
+  type: 'main' | 'sub'
+  status: 'online' | 'offline'
+  created_time: string
+  last_heartbeat_time: string | null
+  running_time: number | null
+  cpu_cores: number | null
+  available_cpu_cores: number | null
+  cpu_usage: number | null
+  memory_usage: number | null
+  memory_used_mib?: number | null
+  memory_total_mib?: number | null
+  gpu_info: GpuInfo[] | null
+  task_id?: number | null
+  main_agent_id?: string | number | null
+  monitor_file?: string | null
+  hostname?: string | null
+  is_simulated_gpu?: boolean
+  sub_agents?: Agent[]
+}
+
+export type LogFrame =
+  | { type: 'log'; offset: number; data: string }
+  | { type: 'status'; status: TaskStatus; exit_code?: number | null; status_reason?: string | null }
+
+export interface LogStreamHandlers {
+  onFrame: (frame: LogFrame) => void
+  onOpen?: () => void
+  onClose?: () => void
+}
+
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+
+  constructor(status: number, code: string, message: string) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.code = code
+  }
+}
+
+const TOKEN_KEY = 'task_system.token'
+let unauthorizedHandler: (() => void) | null = null
+
+export function getAccessToken(): string {
+  return localStorage.getItem(TOKEN_KEY) ?? ''
+}
+
+export function setAccessToken(token: string): void {
+  if (token) localStorage.setItem(TOKEN_KEY, token)
+  else localStorage.removeItem(TOKEN_KEY)
+}
+
+/** Registers who asks the person for a token when the server answers 401. */
+export function onUnauthorized(handler: (() => void) | null): void {
+  unauthorizedHandler = handler
+}
+
+/** Turns a non-2xx response into an ApiError, reading the contract body when there is one. */
+export async function errorFromResponse(response: Response): Promise<ApiError> {
+  let body: unknown = null
+  try {
+    body = await response.json()
+  } catch {
+    // Not JSON (a proxy error page, an empty body): fall back to the HTTP status below.
+  }
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error
+  if (error && typeof error.code === 'string' && typeof error.message === 'string') {
+    return new ApiError(response.status, error.code, error.message)
+  }
+  const text = response.statusText ? `HTTP ${response.status} ${response.statusText}` : `HTTP ${response.status}`
+  return new ApiError(response.status, 'http_error', text)
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' }
+  const token = getAccessToken()
+  if (token) headers.Authorization = `Bearer ${token}`
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  let response: Response
+  try {
+    response = await fetch(`/api${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  } catch (err) {
+    throw new ApiError(0, 'network_error', err instanceof Error ? err.message : String(err))
+  }
+  if (!response.ok) {
+    const error = await errorFromResponse(response)
+    if (response.status === 401) unauthorizedHandler?.()
+    throw error
+  }
+  if (response.status === 204) return undefined as T
+  return (await response.json()) as T
+}
+
+/** Builds the query string for GET /api/tasks, leaving out empty filters. */
+export function taskListParams(query: TaskListQuery): URLSearchParams {
+  const params = new URLSearchParams()
+  if (query.status?.length) params.set('status', query.status.join(','))
+  if (query.name) params.set('name', query.name)
+  if (query.template_type) params.set('template_type', query.template_type)
+  if (query.script) params.set('script', query.script)
+  params.set('page', String(query.page))
+  params.set('page_size', String(query.page_size))
+  return params
+}
+
+export function listTasks(query: TaskListQuery): Promise<Page<Task>> {
+  return request('GET', `/tasks?${taskListParams(query)}`)
+}
+
+export function getTask(id: number): Promise<Task> {
+  return request('GET', `/tasks/${id}`)
+}
+
+export function createTask(payload: TaskCreatePayload): Promise<Task> {
+  return request('POST', '/tasks', payload)
+}
+
+export function cancelTask(id: number): Promise<Task> {
+  return request('POST', `/tasks/${id}/cancel`)
+}
+
+/** Reads stored output: either the last `tail` bytes, or `limit` bytes from `offset`. */
+export function getTaskLog(id: number, range: { tail: number } | { offset: number; limit?: number }): Promise<LogSlice> {
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(range)) {
+    if (value !== undefined) params.set(key, String(value))
+  }
+  return request('GET', `/tasks/${id}/log?${params}`)
+}
+
+export function taskLogSocketUrl(taskId: number, offset: number, loc: Location = window.location): string {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:'
+  const params = new URLSearchParams({ offset: String(offset) })
+  const token = getAccessToken()
+  if (token) params.set('token', token)
+  return `${scheme}//${loc.host}/api/tasks/${taskId}/log/ws?${params}`
+}
+
+/** Streams a task's output from `offset`; returns a function that closes the socket. */
+export function openTaskLog(taskId: number, offset: number, handlers: LogStreamHandlers): () => void {
+  const socket = new WebSocket(taskLogSocketUrl(taskId, offset))
+  let closedByUs = false
+  socket.onopen = () => handlers.onOpen?.()
+  socket.onmessage = (event: MessageEvent) => {
+    let frame: LogFrame
+    try {
+      frame = JSON.parse(String(event.data)) as LogFrame
+    } catch {
+      return // A frame we cannot read carries nothing we could show.
+    }
+    handlers.onFrame(frame)
+  }
+  socket.onclose = () => {
+    if (!closedByUs) handlers.onClose?.()
+  }
+  return () => {
+    closedByUs = true
+    socket.close()
+  }
+}
+
+export function listTemplates(): Promise<Template[]> {
+  return request('GET', '/templates')
+}
+
+export function createTemplate(payload: { name: string; script_content: string }): Promise<Template> {
+  return request('POST', '/templates', payload)
+}
+
+export function updateTemplate(id: number, payload: { name?: string; script_content?: string }): Promise<Template> {
+  return request('PUT', `/templates/${id}`, payload)
+}
+
+export function deleteTemplate(id: number): Promise<void> {
+  return request('DELETE', `/templates/${id}`)
+}
+
+export function listAgents(subAgents: 'recent' | 'all' = 'recent'): Promise<Agent[]> {
+  return request('GET', `/agents?sub_agents=${subAgents}`)
+}
+
+export function getAgent(id: string | number): Promise<Agent> {
+  return request('GET', `/agents/${encodeURIComponent(String(id))}`)
+}
+
+export function getHealth(): Promise<{ status: string; version?: string }> {
+  return request('GET', '/health')
+}
