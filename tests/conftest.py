@@ -53,7 +53,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(self.port),
              "--data-dir", str(self.data_dir)],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: kill() takes the gunicorn worker too
         wait_for(self.is_healthy, 20, message=f"server on {self.url} to answer /api/health")
         return self
 
@@ -65,12 +66,40 @@ class ServerProcess:
             return False
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        """Signal the server (SIGKILL: the whole process group, as a crash would) and wait until it is
+        gone; a gunicorn worker orphaned by a killed master would otherwise keep answering on the port."""
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            if sig == signal.SIGKILL:
+                _killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
             self.proc.wait(15)
+        _killpg(self.proc.pid, signal.SIGKILL)  # whatever of the group outlived its master
+        wait_for(lambda: not _group_alive(self.proc.pid), 15, message=f"server process group {self.proc.pid} to exit")
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    import psutil
+
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.info["pid"]) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return False
 
 
 class AgentProcess:
@@ -111,10 +140,49 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def app(tmp_path: Path):
+    """An in-process app (no server, no background liveness thread) for fast API and service tests."""
+    from backend.factory import create_app
+
+    application = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "app-data"), "RUN_BACKGROUND_JOBS": False})
+    yield application
+    from backend.extensions import db
+
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
 def server(data_dir: Path):
     proc = ServerProcess(data_dir).start()
     yield proc
     proc.kill()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory):
+    """One real server for the whole session, for tests that need no fresh database: each uses its own
+    agents, and shared_client cancels what it left unfinished. Its lease is long, so a test's fake
+    sub-agent is never declared lost on a busy box (test_liveness.py brings its own fast server)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("shared-data"), env={
+        "TASK_SYSTEM_SUB_AGENT_LEASE_S": "60", "TASK_SYSTEM_AGENT_OFFLINE_AFTER_S": "60"}).start()
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture
+def shared_client(shared_server: ServerProcess):
+    """A client of the session's shared server. Every task left unfinished is canceled afterwards, so
+    no waiting task leaks to the next test's agents."""
+    api = Api(shared_server.url, shared_server.token)
+    yield api
+    for _ in range(50):
+        page = api.get("/api/tasks", params={"status": "blocked,waiting,running", "page_size": 200}).json()
+        if not page["items"]:
+            break
+        for task in page["items"]:
+            api.post(f"/api/tasks/{task['id']}/cancel")
 
 
 @pytest.fixture

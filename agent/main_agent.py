@@ -1,0 +1,362 @@
+"""Main agent: one per machine (and name). Never runs tasks itself; starts one sub-agent per task.
+
+It registers with a stable id (kept in the state file), heartbeats machine usage and the tasks it
+runs, forks a sub-agent for each new assignment (deduplicated by task id, across restarts too),
+reports sub-agents that died, and adopts the sub-agents a previous run of itself left running.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import psutil
+import structlog
+
+from agent import process_tree
+from agent.resource_util import ResourceUtil, usable_cpu_ids
+from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
+from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
+from agent.state import AgentState, TaskRecord
+from agent.sub_agent import EXIT_FINISHED, EXIT_REFUSED, Handover, SubAgentConfig
+from agent.sub_agent_process import (
+    CpuPool, SubAgentProcess, describe_sub_agent_exit, find_live_sub_agent, fork_sub_agent,
+)
+from backend.utils.protocol import (
+    MainHeartbeat, MainHeartbeatReply, RegisterMain, TaskAssignment, TaskReport,
+)
+
+log = structlog.get_logger()
+
+DEFAULT_HEARTBEAT_INTERVAL_S = 2.0  # until the server says otherwise
+HEARTBEAT_RETRY_MAX_DELAY_S = 2.0  # short: the server restarts with a lease that is only seconds long
+HEARTBEAT_RETRY_WINDOW_S = 5.0  # then the tick ends, local duties run, and the next tick retries
+MIN_LONG_POLL_S = 0.1  # a reply faster than this (without work) means the server did not hold it
+SUB_AGENT_EXIT_GRACE_S = 30.0  # after a kill: time for the sub-agent to report before we SIGKILL it
+
+
+class AgentError(Exception):
+    """A problem the person starting the agent must fix (e.g. a wrong token)."""
+
+
+@dataclass
+class MainAgentConfig:
+    server_url: str
+    name: str
+    cpu_cores: int
+    work_dir: Path
+    state_dir: Path
+    token: Optional[str] = None
+    kill_grace_s: float = 10.0
+    output_flush_s: float = 0.2
+    log_level: str = "INFO"
+    log_file: Path = Path()
+
+
+class MainAgent:
+    def __init__(self, config: MainAgentConfig, resources: ResourceUtil,
+                 client: Optional[ServerClient] = None):
+        self.config, self.resources = config, resources
+        self.client = client or ServerClient(config.server_url, config.token,
+                                             max_delay_s=HEARTBEAT_RETRY_MAX_DELAY_S,
+                                             retry_for_s=HEARTBEAT_RETRY_WINDOW_S)
+        self.state = AgentState.load(config.state_dir)
+        self.cpus = CpuPool(usable_cpu_ids()[:config.cpu_cores])
+        self.subs: dict[int, SubAgentProcess] = {}
+        self.died: dict[int, str] = {}  # task id -> reason, until a heartbeat delivered it
+        self.rejected: dict[int, str] = {}
+        self.finished_ids: set[int] = set()
+        self.reply: Optional[MainHeartbeatReply] = None
+        self.interval_s = DEFAULT_HEARTBEAT_INTERVAL_S
+        self.sub_interval_s = 1.0
+        self.sent_at = 0.0
+        self.waited_s = 0.0
+        self.gpu_shared_at = 0.0
+        self.stop_signals = 0
+        self.wakeup_r, self.wakeup_w = os.pipe()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_signals > 0
+
+    def run(self) -> None:
+        """Adopt what a previous run left, register, then tick until the first stop signal.
+
+        Each tick, in order:
+          1. reap_finished        - notice exited sub-agents; a lost one is reported and its task killed
+          2. share_gpu_usage      - NVML's reading of each task's processes, for its sub-agent to report
+          3. send_heartbeat       - usage, running/died/rejected tasks; long-polls while capacity is free
+          4. start_assigned       - create_sub_agent (a fork) per new assignment, never a task twice
+          5. apply_cancels        - kill_task_ids: stop the task's sub-agent, SIGKILL it if it hangs
+          6. sleep_until_next_tick
+        Only this loop catches unexpected errors (agent_tick_failed) and goes on.
+        """
+        process_tree.become_child_subreaper()
+        self.install_signal_handlers()
+        log.info("main_agent_started", name=self.config.name, cpu_cores=self.config.cpu_cores,
+                 state_dir=str(self.config.state_dir), work_dir=str(self.config.work_dir))
+        self.adopt_sub_agents()
+        self.register()
+        while not self.stopping:
+            try:
+                self.reap_finished()
+                self.share_gpu_usage()
+                self.send_heartbeat()
+                self.start_assigned()
+                self.apply_cancels()
+            except Exception:
+                log.exception("agent_tick_failed")
+                self.reply, self.sent_at = None, time.monotonic()  # next tick one interval later
+            self.sleep_until_next_tick()
+        self.cleanup()
+
+    # -- start and stop ---------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        os.set_blocking(self.wakeup_w, False)
+        signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGINT, self.on_stop_signal)
+        signal.signal(signal.SIGTERM, self.on_stop_signal)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the tick sleep via the wakeup fd
+
+    def on_stop_signal(self, signum, _frame) -> None:
+        """First signal: take no new tasks and stop; running tasks go on. Second: kill them too."""
+        self.stop_signals += 1
+        if self.stop_signals > 1:
+            self.terminate_sub_agents()
+
+    def register(self) -> None:
+        """Register (with our saved id, if any) until the server answers; 4xx is fatal."""
+        gpus = self.resources.get_gpu_info()
+        memory = self.resources.get_machine_memory_usage()
+        message = RegisterMain(agent_id=self.state.agent_id, name=self.config.name,
+                               hostname=socket.gethostname(), cpu_cores=self.config.cpu_cores,
+                               memory_total_mib=int(memory.total_mib), gpus=gpus,
+                               monitor_file=str(self.config.log_file))
+        while not self.stopping:
+            try:
+                reply = self.client.register_main(message)
+            except ServerUnavailable as exc:
+                log.warning("server_request_retried", path="register_main", problem=str(exc))
+                continue
+            except ServerRejected as exc:
+                raise AgentError(f"the server refused to register this agent: {exc}") from exc
+            self.state.agent_id = reply.agent_id
+            self.state.save(self.config.state_dir)
+            self.interval_s, self.sub_interval_s = reply.heartbeat_interval_s, reply.sub_heartbeat_interval_s
+            structlog.contextvars.bind_contextvars(agent_id=reply.agent_id)
+            log.info("agent_registered", name=self.config.name, cpu_cores=self.config.cpu_cores,
+                     gpus=len(gpus), adopted_tasks=sorted(self.subs))
+            return
+
+    def adopt_sub_agents(self) -> None:
+        """Sub-agents a previous run started and that still run are ours again; the others are reaped."""
+        for task_id, record in list(self.state.tasks.items()):
+            process = find_live_sub_agent(record)
+            sub = SubAgentProcess(record, is_child=False, process=process)
+            self.subs[task_id] = sub
+            if process is None:
+                self.handle_sub_agent_exit(sub, None)
+                continue
+            self.cpus.claim(record.cpu_ids)
+            log.info("sub_agent_adopted", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=record.pid)
+
+    def cleanup(self) -> None:
+        """Stop without touching running tasks: their sub-agents go on and a restarted agent adopts them."""
+        log.info("main_agent_stopping", running_task_ids=sorted(self.subs),
+                 tasks_killed=self.stop_signals > 1)
+        self.state.save(self.config.state_dir)
+        self.client.close()
+
+    def terminate_sub_agents(self) -> None:
+        for sub in self.subs.values():
+            sub.send_signal(signal.SIGTERM)  # the sub-agent kills its task and reports the end
+
+    # -- the tick's steps -------------------------------------------------------------------------
+
+    def reap_finished(self) -> None:
+        for sub in list(self.subs.values()):
+            has_exited, returncode = sub.poll()
+            if has_exited:
+                self.handle_sub_agent_exit(sub, returncode)
+        process_tree.reap_exited_children(keep=self.child_pids())
+
+    def share_gpu_usage(self) -> None:
+        """Sub-agents are forks and must not call NVML (see ResourceUtil.after_fork): read it for them."""
+        now = time.monotonic()
+        if not self.resources.has_nvml or not self.subs or now - self.gpu_shared_at < self.sub_interval_s:
+            return
+        self.gpu_shared_at = now
+        snapshot = self.resources.get_gpu_processes()
+        for sub in self.subs.values():
+            pids = [sub.record.pid, *process_tree.descendant_pids(sub.record.pid)]
+            usage = self.resources.get_process_gpu_usage(pids, sub.record.gpu_ids, snapshot)
+            Spool(self.config.state_dir, sub.record.sub_agent_id).write_gpu_usage(usage)
+
+    def send_heartbeat(self) -> None:
+        """One heartbeat; long-polls (wait_s) while a task could still fit, so dispatch is immediate."""
+        self.reply = None
+        message = self.heartbeat_message()
+        self.sent_at, self.waited_s = time.monotonic(), message.wait_s
+        try:
+            reply = self.client.main_heartbeat(message)
+        except ServerUnavailable as exc:
+            log.warning("server_unreachable", problem=str(exc), running_task_ids=message.running_task_ids)
+            return
+        except ServerRejected as exc:
+            if exc.status != 404:
+                raise
+            reply = MainHeartbeatReply(known=False, next_interval_s=self.interval_s)
+        if not reply.known:
+            log.warning("agent_unknown_to_server")
+            self.register()
+            return
+        for report in message.died:
+            self.died.pop(report.task_id, None)
+        for report in message.rejected:
+            self.rejected.pop(report.task_id, None)
+        self.interval_s, self.reply = reply.next_interval_s, reply
+        log.debug("main_heartbeat_sent", start=[a.task_id for a in reply.start],
+                  kill=reply.kill_task_ids)
+
+    def heartbeat_message(self) -> MainHeartbeat:
+        memory = self.resources.get_machine_memory_usage()
+        return MainHeartbeat(
+            agent_id=self.state.agent_id, cpu_cores=self.config.cpu_cores,
+            cpu_usage=self.resources.get_machine_cpu_usage(), memory_usage=memory.percent,
+            memory_used_mib=int(memory.used_mib), memory_total_mib=int(memory.total_mib),
+            gpus=self.resources.get_gpu_info(), running_task_ids=sorted(self.subs),
+            died=[TaskReport(task_id=t, reason=r) for t, r in self.died.items()],
+            rejected=[TaskReport(task_id=t, reason=r) for t, r in self.rejected.items()],
+            wait_s=min(self.interval_s, 60.0) if self.has_free_capacity() else 0.0)
+
+    def has_free_capacity(self) -> bool:
+        if self.stopping:
+            return False
+        return sum(s.record.cpu_cores for s in self.subs.values()) < self.config.cpu_cores
+
+    def start_assigned(self) -> None:
+        for assignment in self.reply.start if self.reply else []:
+            task_id = assignment.task_id
+            if task_id in self.subs or task_id in self.died or task_id in self.rejected:
+                continue  # the server resends until it sees our report; never start twice
+            if task_id in self.finished_ids:
+                log.warning("task_handover_ignored", task_id=task_id, reason="already ran here")
+                continue
+            self.create_sub_agent(assignment)
+
+    def apply_cancels(self) -> None:
+        """kill_task_ids: SIGTERM the sub-agent (it kills its task and reports); SIGKILL it if it hangs."""
+        now = time.monotonic()
+        for task_id in self.reply.kill_task_ids if self.reply else []:
+            sub = self.subs.get(task_id)
+            if sub is not None and sub.kill_deadline is None:
+                sub.kill_deadline = now + self.config.kill_grace_s + SUB_AGENT_EXIT_GRACE_S
+                sub.send_signal(signal.SIGTERM)
+                log.info("task_kill_sent", task_id=task_id, signal="SIGTERM", target="sub-agent")
+        for task_id, sub in self.subs.items():
+            if sub.kill_deadline is not None and now > sub.kill_deadline:
+                sub.send_signal(signal.SIGKILL)  # reaped as lost next tick, which kills the task tree
+                log.warning("task_kill_sent", task_id=task_id, signal="SIGKILL", target="sub-agent")
+
+    def sleep_until_next_tick(self) -> None:
+        """Right away after a hand-over or a held long poll; else until an interval after the last send."""
+        if self.stopping or (self.reply is not None and self.reply.start):
+            return
+        held = self.reply is not None and self.waited_s > 0 \
+            and time.monotonic() - self.sent_at >= MIN_LONG_POLL_S
+        deadline = self.sent_at + (MIN_LONG_POLL_S if held else self.interval_s)
+        while (remaining := deadline - time.monotonic()) > 0 and not self.stopping:
+            readable, _, _ = select.select([self.wakeup_r], [], [], remaining)
+            if readable:
+                os.read(self.wakeup_r, 512)  # a signal (child exit or stop): tick now
+                return
+
+    # -- sub-agents -------------------------------------------------------------------------------
+
+    def create_sub_agent(self, assignment: TaskAssignment) -> None:
+        task_id = assignment.task_id
+        cpu_ids = self.cpus.allocate(assignment.cpu_cores)
+        handover = Handover(sub_agent_id=f"sub-{task_id}-{secrets.token_hex(4)}",
+                            main_agent_id=self.state.agent_id, task=assignment, cpu_ids=cpu_ids,
+                            heartbeat_interval_s=self.sub_interval_s)
+        try:
+            pid = fork_sub_agent(self.sub_agent_config(), handover, self.resources, self.forget_in_child)
+        except OSError as exc:
+            self.cpus.release(cpu_ids)
+            self.rejected[task_id] = f"could not start a sub-agent: {exc}"
+            log.error("sub_agent_spawn_failed", task_id=task_id, error=str(exc))
+            return
+        record = TaskRecord(task_id=task_id, sub_agent_id=handover.sub_agent_id, pid=pid,
+                            create_time=_create_time(pid), cpu_cores=assignment.cpu_cores,
+                            cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
+        self.subs[task_id] = SubAgentProcess(record)
+        self.state.tasks[task_id] = record
+        self.state.save(self.config.state_dir)
+        log.info("sub_agent_spawned", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=pid,
+                 cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
+
+    def sub_agent_config(self) -> SubAgentConfig:
+        c = self.config
+        return SubAgentConfig(server_url=c.server_url, state_dir=c.state_dir, work_dir=c.work_dir,
+                              token=c.token, kill_grace_s=c.kill_grace_s, output_flush_s=c.output_flush_s,
+                              log_level=c.log_level)
+
+    def forget_in_child(self) -> None:
+        """In a freshly forked sub-agent: let go of what belongs to the main agent."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.close(self.wakeup_r)
+        os.close(self.wakeup_w)
+        self.client.close()  # its pooled sockets are the main agent's connections
+
+    def handle_sub_agent_exit(self, sub: SubAgentProcess, returncode: Optional[int]) -> None:
+        """Forget an exited sub-agent; if it ended without the server's acknowledgement, report it."""
+        record = sub.record
+        spool = Spool(self.config.state_dir, record.sub_agent_id)
+        outcome = spool.read_outcome()
+        if outcome == OUTCOME_FINISHED or returncode == EXIT_FINISHED:
+            self.finished_ids.add(record.task_id)
+            log.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
+        elif outcome != OUTCOME_REFUSED and returncode != EXIT_REFUSED:
+            self.died[record.task_id] = describe_sub_agent_exit(returncode)
+            self.kill_task_of(record, spool)
+            log.error("sub_agent_exited", task_id=record.task_id, returncode=returncode,
+                      reason=self.died[record.task_id])
+        else:
+            log.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
+        self.cpus.release(record.cpu_ids)
+        self.subs.pop(record.task_id, None)
+        self.state.tasks.pop(record.task_id, None)
+        self.state.save(self.config.state_dir)
+        spool.remove()
+
+    def kill_task_of(self, record: TaskRecord, spool: Spool) -> None:
+        """The sub-agent is gone, so nobody reports this task any more: SIGKILL all of it now."""
+        pgid = spool.read_pgid()
+        process_tree.kill_group(pgid, signal.SIGKILL)
+        processes = process_tree.find_task_processes(pgid=pgid, marker=record.sub_agent_id,
+                                                     roots=self.orphans())
+        sent = process_tree.signal_processes(processes, signal.SIGKILL)
+        log.info("task_kill_sent", task_id=record.task_id, signal="SIGKILL", processes=sent)
+
+    def child_pids(self) -> set[int]:
+        return {s.record.pid for s in self.subs.values() if s.is_child}
+
+    def orphans(self) -> list[psutil.Process]:
+        """Children we did not start: task processes whose sub-agent died (we are a subreaper)."""
+        known = self.child_pids()
+        return [p for p in psutil.Process().children() if p.pid not in known]
+
+
+def _create_time(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return 0.0

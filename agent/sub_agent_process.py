@@ -1,0 +1,193 @@
+"""The main agent's side of its sub-agents: starting one, watching it, and handing out CPU cores.
+
+A sub-agent is a fork of the main agent, not `python -m ...`: a fresh interpreter costs ~0.35 s of
+CPU for its imports (pydantic, requests, structlog, psutil), which caps a 2-core box at a few
+tasks per second and adds the start-up to every dispatch; a fork costs a few ms and shares the
+loaded modules copy-on-write. The child becomes a process of its own at once: new session, stdio
+on /dev/null and the sub-agents' stderr file, default signal handlers, its own log file, its own
+HTTP session and NVML state, and it leaves with os._exit (never back into the main loop).
+"""
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import psutil
+import structlog
+
+from agent.resource_util import ResourceUtil
+from agent.state import TaskRecord
+from agent.sub_agent import EXIT_START_FAILED, Handover, SubAgent, SubAgentConfig
+from backend.utils.protocol import describe_returncode
+
+EXIT_CRASHED = 70  # the sub-agent raised: the main agent reports the task as lost
+PR_SET_NAME = 15
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
+
+
+@dataclass
+class SubAgentProcess:
+    """One running sub-agent: our forked child or, after a main-agent restart, an adopted process."""
+
+    record: TaskRecord
+    is_child: bool = True
+    process: Optional[psutil.Process] = None  # for adopted ones (not our children)
+    kill_deadline: Optional[float] = None  # set when the server asked to kill the task
+
+    def poll(self) -> tuple[bool, Optional[int]]:
+        """(has exited, Popen-style return code); the code is None for an adopted process."""
+        if self.is_child:
+            try:
+                pid, status = os.waitpid(self.record.pid, os.WNOHANG)
+            except ChildProcessError:
+                return True, None
+            return (False, None) if pid == 0 else (True, os.waitstatus_to_exitcode(status))
+        try:
+            alive = self.process is not None and self.process.is_running() \
+                and self.process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            alive = False
+        return not alive, None
+
+    def send_signal(self, sig: int) -> None:
+        try:
+            if self.is_child:
+                os.kill(self.record.pid, sig)
+            elif self.process is not None:
+                self.process.send_signal(sig)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+
+
+def fork_sub_agent(config: SubAgentConfig, handover: Handover, resources: ResourceUtil,
+                   forget_parent: Callable[[], None]) -> int:
+    """Fork a sub-agent for one task; returns its pid. forget_parent() drops the main agent's fds."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()  # the child's collector then leaves the shared objects (and their pages) alone
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # no main-agent handler may run in the child
+    try:
+        pid = os.fork()
+    except OSError:
+        _back_in_parent()
+        raise
+    if pid:
+        _back_in_parent()
+        return pid
+    code = EXIT_CRASHED
+    try:
+        forget_parent()
+        code = _run_sub_agent(config, handover, resources)
+    except BaseException:  # the child must never return into the main agent's loop
+        traceback.print_exc()
+    finally:
+        try:
+            logging.shutdown()
+        finally:
+            os._exit(code)
+
+
+def _back_in_parent() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    gc.unfreeze()  # the main agent's own garbage must stay collectable
+
+
+def _run_sub_agent(config: SubAgentConfig, handover: Handover, resources: ResourceUtil) -> int:
+    os.setsid()
+    log_dir = config.state_dir / "logs"
+    _redirect_stdio(log_dir / "sub-agents.stderr")
+    for sig in (signal.SIGINT, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    _set_process_name(f"sub-agent-{handover.task.task_id}")
+    config.log_file = _log_to_own_file(log_dir / f"sub-agent-{handover.task.task_id}.log")
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(task_id=handover.task.task_id, sub_agent_id=handover.sub_agent_id)
+    resources.after_fork()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(config.work_dir)  # a cleanup that looks for processes by working directory finds us too
+    agent = SubAgent(config, handover, resources)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(agent, "cancel_requested", True))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # before bash starts: it inherits the mask
+    return agent.run()
+
+
+def _log_to_own_file(path: Path) -> Path:
+    """Keep the logging set up by configure_logging (inherited), but write to this task's own file;
+    stderr, now a shared crash file, only gets warnings."""
+    root = logging.getLogger()
+    for i, handler in enumerate(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+            own = logging.FileHandler(path, encoding="utf-8")
+            own.setFormatter(handler.formatter)
+            root.handlers[i] = own
+        else:
+            handler.setLevel(logging.WARNING)
+    return path
+
+
+def _redirect_stdio(stderr_path) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(devnull, 0)
+    os.dup2(err, 1)
+    os.dup2(err, 2)
+    os.close(devnull)
+    os.close(err)
+
+
+def _set_process_name(name: str) -> None:
+    """What ps/top show as the command name (15 bytes), so sub-agents are told from the main agent."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def find_live_sub_agent(record: TaskRecord) -> Optional[psutil.Process]:
+    """The process a previous run recorded, if it is still that same process and alive."""
+    try:
+        proc = psutil.Process(record.pid)
+        if abs(proc.create_time() - record.create_time) > 1.0 or proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except psutil.NoSuchProcess:
+        return None
+
+
+def describe_sub_agent_exit(returncode: Optional[int]) -> str:
+    """Why a task was lost, for people (goes to the task's status_reason)."""
+    if returncode is None:
+        return "sub-agent exited unexpectedly while its main agent was restarting (exit status unknown)"
+    if returncode == EXIT_START_FAILED:
+        return "sub-agent could not start bash for the task (see the sub-agent log)"
+    if returncode == EXIT_CRASHED:
+        return "sub-agent crashed (see the sub-agents.stderr log)"
+    return f"sub-agent exited unexpectedly ({describe_returncode(returncode)[1]})"
+
+
+class CpuPool:
+    """Core ids handed to tasks for pinning. A task gets distinct free cores, or is not pinned."""
+
+    def __init__(self, cpu_ids: list[int]):
+        self.free = list(cpu_ids)
+
+    def allocate(self, count: int) -> list[int]:
+        if count <= 0 or count > len(self.free):
+            return []
+        taken, self.free = self.free[:count], self.free[count:]
+        return taken
+
+    def claim(self, cpu_ids: list[int]) -> None:
+        self.free = [c for c in self.free if c not in cpu_ids]
+
+    def release(self, cpu_ids: list[int]) -> None:
+        self.free = sorted(set(self.free) | set(cpu_ids))

@@ -1,0 +1,106 @@
+"""Start one main agent on this machine, in the foreground.
+
+    python setup_master_agent.py --server http://HOST:5000 [--name NAME] [--cpu-cores N]
+        [--work-dir DIR] [--simulate-gpus COUNTxMIB] [--state-dir DIR] [--token TOKEN]
+        [--kill-grace-s S] [--log-level LEVEL]
+
+Stops on SIGINT/SIGTERM: the first takes no new tasks and leaves running ones to finish (a restarted
+agent adopts them); a second one also kills the running tasks.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from agent.main_agent import AgentError, MainAgent, MainAgentConfig
+from agent.resource_util import ResourceUtil, parse_simulated_gpus
+from backend.utils.logging import configure_logging
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _server_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise argparse.ArgumentTypeError(f"expected a URL such as http://host:5000, got {value!r}")
+    return value.rstrip("/")
+
+
+def _non_negative(kind):
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+        if number < 0:
+            raise argparse.ArgumentTypeError(f"must be 0 or more, got {value!r}")
+        return number
+    return parse
+
+
+def _simulated_gpus(value: str) -> str:
+    try:
+        parse_simulated_gpus(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Start a task_system main agent on this machine.")
+    parser.add_argument("--server", required=True, type=_server_url, help="server URL, e.g. http://host:5000")
+    parser.add_argument("--name", default=socket.gethostname(), help="agent name (default: hostname)")
+    parser.add_argument("--cpu-cores", type=_non_negative(int), default=None,
+                        help="cores to offer (default: detected, honouring cgroup quotas and affinity)")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "user_code",
+                        help="working directory of tasks (default: user_code/ of this checkout)")
+    parser.add_argument("--simulate-gpus", type=_simulated_gpus, default=None, metavar="COUNTxMIB",
+                        help="declare simulated GPUs instead of reading NVML, e.g. 2x81920")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="agent id, running tasks, spool and logs (default: data/agents/<name>/)")
+    parser.add_argument("--token", default=os.environ.get("TASK_SYSTEM_TOKEN"),
+                        help="server token (default: $TASK_SYSTEM_TOKEN)")
+    parser.add_argument("--kill-grace-s", type=_non_negative(float), default=10.0,
+                        help="seconds between SIGTERM and SIGKILL when a task is killed")
+    parser.add_argument("--output-flush-s", type=_non_negative(float), default=0.2,
+                        help="send new task output at most this often")
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    if not args.name.strip():
+        parser.error("--name must not be blank")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    state_dir = (args.state_dir or ROOT / "data" / "agents" / args.name).resolve()
+    work_dir = args.work_dir.resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log_file = configure_logging("main-agent", state_dir / "logs", args.log_level)
+    print(f"main agent {args.name!r}: logs in {log_file}", flush=True)
+    resources = ResourceUtil(simulate_gpus=parse_simulated_gpus(args.simulate_gpus)
+                             if args.simulate_gpus else None)
+    config = MainAgentConfig(
+        server_url=args.server, name=args.name,
+        cpu_cores=args.cpu_cores if args.cpu_cores is not None else resources.get_cpu_core_count(),
+        work_dir=work_dir, state_dir=state_dir, token=args.token,
+        kill_grace_s=args.kill_grace_s, output_flush_s=args.output_flush_s,
+        log_level=args.log_level, log_file=log_file)
+    try:
+        MainAgent(config, resources).run()
+    except AgentError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        resources.close()
+        print(f"main agent {args.name!r} stopped; logs in {log_file}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
