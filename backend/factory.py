@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Optional
@@ -27,11 +28,16 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
     for sub in ("database", "logs/tasks", "logs/system"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     settings.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{data_dir / 'database' / 'task_system.db'}")
+    # A connection for every request thread plus the liveness thread: requests may hold one while they
+    # wait for the write lock, so a smaller pool lets the lock holder starve (a deadlock until pool_timeout).
+    settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": settings["SERVER_THREADS"] + 4, "max_overflow": 0})
     settings["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
     settings["SYSTEM_LOG_FILE"] = str(configure_logging("server", data_dir / "logs" / "system", settings["LOG_LEVEL"]))
 
     app = OpenAPI(__name__, info=Info(title="task_system API", version="0.1.0"),
                   doc_prefix="/api", doc_url="/openapi.json",
+                  # declared even when no token is set: an absent scheme is emitted as null, invalid OpenAPI
+                  security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
                   validation_error_status=400, validation_error_callback=validation_error_response)
     app.config.update(settings)
     db.init_app(app)
@@ -89,7 +95,10 @@ def _start_liveness_thread(app: OpenAPI) -> None:
     stop = threading.Event()
 
     def loop():
-        while not stop.wait(app.config["LIVENESS_CHECK_INTERVAL_S"]):
+        interval = app.config["LIVENESS_CHECK_INTERVAL_S"]
+        ticked = time.monotonic()
+        while not stop.wait(interval):
+            agent_service.check_for_server_stall(time.monotonic() - ticked - interval)
             with app.app_context():
                 try:
                     agent_service.check_agents_status()
@@ -97,6 +106,7 @@ def _start_liveness_thread(app: OpenAPI) -> None:
                     log.exception("liveness_check_failed")
                 finally:
                     db.session.remove()
+            ticked = time.monotonic()
 
     threading.Thread(target=loop, name="liveness", daemon=True).start()
     app.extensions["liveness_stop"] = stop

@@ -24,7 +24,11 @@ def error_response(status: int, code: str, message: str, details=None) -> Respon
 
 def validation_error_response(exc: ValidationError) -> Response:
     """flask-openapi3's callback: pydantic errors become a 400 with per-field details."""
-    details = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()]
+    errors = exc.errors()
+    if errors and not errors[0]["loc"] and errors[0]["type"] in ("model_type", "dict_type", "json_invalid"):
+        # no body, a body that is not JSON, or JSON that is not an object
+        return error_response(400, "invalid_input", "The request body must be a JSON object.")
+    details = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in errors]
     first = details[0] if details else {"field": "", "message": "invalid input"}
     where = f"{first['field']}: " if first["field"] else ""
     return error_response(400, "invalid_input", f"Invalid input: {where}{first['message']}.", details)

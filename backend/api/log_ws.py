@@ -50,13 +50,15 @@ def _stream(ws, task_id: int, offset: int) -> None:
         seen = signals.version(topic)
         task = task_service.get_task_by_id(task_id)
         status, exit_code, reason = task.status, task.exit_code, task.status_reason
+        # A canceled task's process may still print until its sub-agent confirms the kill.
+        process_gone = not task.holds_resources
         db.session.rollback()  # end the read transaction: never hold one open while waiting
         offset, size = _send_new_output(ws, decoder, task_id, offset)
         if status != sent_status:
             ws.send(json.dumps({"type": "status", "status": status, "exit_code": exit_code,
                                 "status_reason": reason}))
             sent_status = status
-        if TaskStatus(status).is_finished and offset >= size:
+        if TaskStatus(status).is_finished and process_gone and offset >= size:
             rest = decoder.decode(b"", final=True)
             if rest:
                 ws.send(json.dumps({"type": "log", "offset": offset - len(rest.encode()), "data": rest}))

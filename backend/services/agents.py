@@ -25,12 +25,21 @@ from backend.utils.time import as_utc, utcnow
 log = structlog.get_logger()
 
 _server_started_monotonic = time.monotonic()
+STALL_TOLERANCE_S = 1.0  # the liveness thread may run this much later than planned before it counts as a stall
 
 
 def mark_server_started() -> None:
     """Agents get a full grace period after the server (re)starts before anything is declared lost."""
     global _server_started_monotonic
     _server_started_monotonic = time.monotonic()
+
+
+def check_for_server_stall(late_s: float) -> None:
+    """A liveness tick late by more than STALL_TOLERANCE_S means this process did not run (SIGSTOP, a
+    frozen VM, swapping): agents looked silent because we were, so they get the restart grace."""
+    if late_s > STALL_TOLERANCE_S:
+        log.warning("server_stall_detected", late_s=round(late_s, 1))
+        mark_server_started()
 
 
 def in_restart_grace() -> bool:
@@ -51,7 +60,9 @@ def create_main_agent(msg: p.RegisterMain) -> p.RegisterMainReply:
     with unit_of_work():
         agent = db.session.get(Agent, msg.agent_id) if msg.agent_id else None
         if agent is None or agent.type != AgentType.MAIN.value:
-            agent = Agent(id=msg.agent_id or uuid.uuid4().hex[:12], type=AgentType.MAIN.value, created_time=utcnow())
+            # An id that is unknown is kept; one that names a sub-agent is not this agent's: a fresh one.
+            agent_id = msg.agent_id if msg.agent_id and agent is None else uuid.uuid4().hex[:12]
+            agent = Agent(id=agent_id, type=AgentType.MAIN.value, created_time=utcnow())
             db.session.add(agent)
         now = utcnow()
         agent.name, agent.hostname, agent.monitor_file = msg.name, msg.hostname, msg.monitor_file
@@ -77,6 +88,9 @@ def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
         if task.sub_agent_id not in (None, msg.sub_agent_id):
             log.warning("sub_agent_refused", sub_agent_id=msg.sub_agent_id, running_sub_agent=task.sub_agent_id)
             raise Conflict("task_already_started", f"Task {task.id} is already run by sub-agent {task.sub_agent_id}.")
+        same_id = db.session.get(Agent, msg.sub_agent_id)
+        if same_id is not None and same_id.type != AgentType.SUB.value:
+            raise Conflict("sub_agent_id_taken", f"{msg.sub_agent_id} is a main agent's id; a sub-agent needs its own.")
         cancel = task.status != TaskStatus.RUNNING.value
         if not cancel:
             task.sub_agent_id, task.handover_acked, task.last_seen_time = msg.sub_agent_id, True, utcnow()

@@ -7,6 +7,7 @@ import time
 import structlog
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
@@ -35,11 +36,12 @@ def handle_main_heartbeat(msg: p.MainHeartbeat) -> p.MainHeartbeatReply:
             return p.MainHeartbeatReply(known=False, next_interval_s=interval)
         _record_main_state(agent, msg)
         start, kill = _reconcile_placements(agent, msg)
-        start += _assign(agent)
+        refused = {r.task_id for r in msg.rejected}  # not handed straight back to the agent that refused it
+        start += _assign(agent, refused)
     while not start and time.monotonic() < deadline:
         seen = signals.wait(signals.WORK, seen, deadline - time.monotonic())
         with unit_of_work():
-            start = _assign(db.session.get(Agent, msg.agent_id))
+            start = _assign(db.session.get(Agent, msg.agent_id), refused)
     return p.MainHeartbeatReply(start=start, kill_task_ids=kill, next_interval_s=interval)
 
 
@@ -82,11 +84,11 @@ def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat) -> tuple[list[p.Ta
     return resend, kill
 
 
-def _assign(agent: Agent) -> list[p.TaskAssignment]:
+def _assign(agent: Agent, skip: set[int]) -> list[p.TaskAssignment]:
     """Hand over every waiting task that fits (find_task_for_agent), recording where it runs."""
     cap = scheduler.capacity_of(agent)
     out = []
-    for task, gpu_ids in scheduler.find_task_for_agent(agent, cap, MAX_TASKS_PER_REPLY):
+    for task, gpu_ids in scheduler.find_task_for_agent(agent, cap, MAX_TASKS_PER_REPLY, skip):
         task_service.transition(task, TaskStatus.RUNNING, None)
         task.agent_id, task.gpu_ids, task.holds_resources = agent.id, gpu_ids, True
         task.handover_acked, task.sub_agent_id, task.last_seen_time = False, None, utcnow()
@@ -109,7 +111,7 @@ def handle_sub_heartbeat(msg: p.SubHeartbeat) -> p.SubHeartbeatReply:
     """Store new output (outside the write lock), then record usage and, once all is in, the end."""
     agent_service.check_protocol_version(msg.protocol_version, msg.sub_agent_id)
     structlog.contextvars.bind_contextvars(task_id=msg.task_id, sub_agent_id=msg.sub_agent_id)
-    _get_sub_and_task(msg)  # refuse a stranger before writing its bytes into a task's log
+    _refuse_stranger(msg)  # before writing its bytes into a task's log
     size, storage_error = _store_chunks(msg)
     with unit_of_work():
         sub, task = _get_sub_and_task(msg)
@@ -117,21 +119,34 @@ def handle_sub_heartbeat(msg: p.SubHeartbeat) -> p.SubHeartbeatReply:
         if storage_error:
             log.error("log_write_failed", error=storage_error)
             task_service.fail_task(task, f"could not store the task's output on the server: {storage_error}")
-        finished = msg.returncode is not None and msg.final_size is not None and size >= msg.final_size
+        # A task failed for its log storage gives up the rest of its output: the sub-agent (and the
+        # task's resources) would otherwise wait for a broken disk until its main agent kills it.
+        finished = msg.returncode is not None and msg.final_size is not None and (
+            size >= msg.final_size or bool(storage_error))
         if finished:
             task_service.finish_task(task, msg.returncode)
-            sub.status = AgentStatus.OFFLINE.value
+            sub.status, sub.available_cpu_cores = AgentStatus.OFFLINE.value, sub.cpu_cores  # holds no core now
         cancel = not finished and task.status != TaskStatus.RUNNING.value
     return p.SubHeartbeatReply(log_size=size, cancel=cancel, finished=finished,
                                next_interval_s=current_app.config["SUB_HEARTBEAT_INTERVAL_S"])
 
 
+def _refuse_stranger(msg: p.SubHeartbeat) -> None:
+    """The cheap check (one column, no objects): heartbeats are the server's most frequent request."""
+    if db.session.scalar(select(Task.sub_agent_id).where(Task.id == msg.task_id)) != msg.sub_agent_id:
+        raise _not_running(msg)
+
+
 def _get_sub_and_task(msg: p.SubHeartbeat) -> tuple[Agent, Task]:
     sub = db.session.get(Agent, msg.sub_agent_id)
-    task = db.session.get(Task, msg.task_id)
+    task = db.session.get(Task, msg.task_id, options=[lazyload(Task.dependency_links)])
     if sub is None or task is None or task.sub_agent_id != msg.sub_agent_id:
-        raise NotFound("sub_agent_not_found", f"Sub-agent {msg.sub_agent_id} is not running task {msg.task_id}.")
+        raise _not_running(msg)
     return sub, task
+
+
+def _not_running(msg: p.SubHeartbeat) -> NotFound:
+    return NotFound("sub_agent_not_found", f"Sub-agent {msg.sub_agent_id} is not running task {msg.task_id}.")
 
 
 def _store_chunks(msg: p.SubHeartbeat) -> tuple[int, str | None]:
@@ -149,6 +164,9 @@ def _record_sub_state(sub: Agent, task: Task, msg: p.SubHeartbeat) -> None:
     sub.status, sub.last_heartbeat_time, task.last_seen_time = AgentStatus.ONLINE.value, now, now
     usage = msg.usage
     sub.cpu_usage, sub.memory_usage, sub.memory_used_mib = usage.cpu_usage, usage.memory_usage, usage.memory_used_mib
+    if not usage.gpus:
+        sub.gpu_info = []
+        return
     main_gpus = {g["index"]: g for g in (db.session.get(Agent, sub.main_agent_id).gpu_info or [])}
     sub.gpu_info = [{**{k: main_gpus.get(g.index, {}).get(k) for k in ("name", "uuid", "memory_total", "simulated")},
                      "index": g.index, "memory_used": g.memory_used, "utilization": g.utilization}

@@ -99,8 +99,19 @@ def read_task_log(task_id: int, *, offset: int | None = None, limit: int | None 
         with open(log_path(task_id), "rb") as fh:
             fh.seek(offset)
             data = fh.read(min(limit, size - offset))
+    if tail is not None and offset > 0:  # the server chose where to start: start on a whole character
+        skip = _partial_char_prefix(data)
+        offset, data = offset + skip, data[skip:]
     data = _trim_to_utf8_boundary(data, at_end=offset + len(data) < size)
     return LogSlice(task_id, offset, offset + len(data), size, data)
+
+
+def _partial_char_prefix(data: bytes) -> int:
+    """How many UTF-8 continuation bytes (the rest of a character cut off before `data`) it starts with."""
+    skip = 0
+    while skip < min(3, len(data)) and data[skip] & 0xC0 == 0x80:
+        skip += 1
+    return skip
 
 
 def _trim_to_utf8_boundary(data: bytes, at_end: bool) -> bytes:

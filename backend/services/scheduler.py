@@ -6,14 +6,15 @@ resources; measured GPU memory is a second check for tasks that share a GPU.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from backend.extensions import db
 from backend.models import Agent, Task, TaskStatus
 
-SCAN_BATCH = 256
+SCAN_BATCH = 16  # rows per fetch: most heartbeats take the first few candidates (bench: scale)
 MAX_SCAN = 2000
 
 
@@ -73,7 +74,8 @@ class Capacity:
 
 def placed_tasks(agent_id: str) -> list[Task]:
     return list(db.session.scalars(
-        select(Task).where(Task.agent_id == agent_id, Task.holds_resources.is_(True))))
+        select(Task).where(Task.agent_id == agent_id, Task.holds_resources.is_(True))
+        .options(lazyload(Task.dependency_links))))
 
 
 def capacity_of(agent: Agent) -> Capacity:
@@ -99,21 +101,34 @@ def _candidates(cap: Capacity) -> Iterator[Task]:
     query = (select(Task).where(Task.status == TaskStatus.WAITING.value,
                                 Task.cpu_cores <= max(cap.free_cores, 0), Task.gpu_count <= max_gpus,
                                 (Task.gpu_count == 0) | (Task.gpu_memory <= max_mib))
-             .order_by(Task.priority, Task.id).execution_options(yield_per=SCAN_BATCH))
+             .order_by(Task.priority, Task.id).options(lazyload(Task.dependency_links))
+             .execution_options(yield_per=SCAN_BATCH))
     yield from db.session.scalars(query)
 
 
-def find_task_for_agent(agent: Agent, cap: Capacity, limit: int) -> list[tuple[Task, list[int]]]:
-    """Tasks to hand to this agent now, each with its GPU ids; a task that does not fit is skipped.
+def find_task_for_agent(agent: Agent, cap: Capacity, limit: int,
+                        skip: Iterable[int] = ()) -> list[tuple[Task, list[int]]]:
+    """Tasks to hand to this agent now, each with its GPU ids; a task that does not fit is skipped,
+    and so is every task in `skip` (ones this agent just said it could not start).
 
-    The scan stops once the agent's cores are full or after MAX_SCAN candidates, so a heartbeat
-    stays fast however many tasks wait; what is left is looked at on the next heartbeat.
+    The scan stops once the agent's cores are full (then only tasks that need no core, GPU-only
+    work, are looked at) or after MAX_SCAN candidates, so a heartbeat stays fast however many tasks
+    wait; what is left is looked at on the next heartbeat.
     """
     chosen: list[tuple[Task, list[int]]] = []
-    for scanned, task in enumerate(_candidates(cap), start=1):
-        gpu_ids = cap.place(task)
-        if gpu_ids is not None:
-            chosen.append((task, gpu_ids))
-        if len(chosen) >= limit or cap.free_cores <= 0 or scanned >= MAX_SCAN:
-            break
-    return chosen
+    budget = MAX_SCAN
+    coreless_only = cap.free_cores <= 0  # then _candidates() yields only tasks that need no core
+    while True:
+        taken = {task.id for task, _ in chosen} | set(skip)
+        for task in _candidates(cap):
+            budget -= 1
+            gpu_ids = cap.place(task) if task.id not in taken else None
+            if gpu_ids is not None:
+                chosen.append((task, gpu_ids))
+            if len(chosen) >= limit or budget <= 0:
+                return chosen
+            if not coreless_only and cap.free_cores <= 0:
+                break  # the cores are full: rescan for the tasks that need none
+        else:
+            return chosen
+        coreless_only = True

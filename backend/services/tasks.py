@@ -144,7 +144,10 @@ def get_task_in_page(*, page: int, page_size: int, statuses: Optional[list[str]]
     if script:
         query = query.where(func.instr(Task.script_content, script) > 0)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(Task.id.desc()).offset((page - 1) * page_size).limit(page_size))
+    # Page by id first (answered from ix_tasks_list without reading rows), then load just that page.
+    ids = list(db.session.scalars(query.with_only_columns(Task.id).order_by(Task.id.desc())
+                                  .offset((page - 1) * page_size).limit(page_size)))
+    items = db.session.scalars(select(Task).where(Task.id.in_(ids)).order_by(Task.id.desc())) if ids else []
     return list(items), total
 
 
@@ -173,4 +176,5 @@ def finish_task(task: Task, returncode: int) -> None:
     if task.status_enum is S.RUNNING:
         succeeded, reason = describe_returncode(returncode)
         transition(task, S.COMPLETED if succeeded else S.FAILED, reason or None)
-    after_commit(lambda: signals.notify(signals.WORK))
+    topic = signals.task_topic(task.id)
+    after_commit(lambda: (signals.notify(signals.WORK), signals.notify(topic)))

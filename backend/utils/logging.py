@@ -8,7 +8,8 @@ Event names (noun_pastverb; reuse these, add new ones here):
   task_created, task_status_changed, task_assigned, task_handover_resent, task_canceled,
   template_created, template_updated, template_deleted,
   agent_registered, agent_went_offline, agent_came_back, sub_agent_registered, sub_agent_refused,
-  sub_agent_lost, protocol_version_mismatch, output_chunk_stored, output_chunk_rejected, log_write_failed,
+  sub_agent_lost, server_stall_detected, protocol_version_mismatch, output_chunk_stored, output_chunk_rejected,
+  log_write_failed,
   main_agent_started, main_agent_stopping, agent_tick_failed, sub_agent_spawned, sub_agent_exited,
   sub_agent_adopted, task_process_started, task_process_exited, task_kill_sent, server_request_retried
 """
