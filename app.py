@@ -52,6 +52,9 @@ def main(argv: list[str]) -> int:
                 "bind": f"{settings['HOST']}:{settings['PORT']}", "workers": 1, "worker_class": "gthread",
                 "threads": settings["SERVER_THREADS"], "timeout": 60, "graceful_timeout": 3,
                 "keepalive": 75, "accesslog": None, "control_socket_disable": True,
+                # 0 = gunicorn's own 1 MiB cap: a long but valid filter (script=, up to 10 000 chars)
+                # must reach the app and its JSON errors, not gunicorn's HTML 414 at 4 KiB
+                "limit_request_line": 0,
             }.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)

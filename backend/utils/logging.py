@@ -7,11 +7,14 @@ Event names (noun_pastverb; reuse these, add new ones here):
   server_started, server_stopping, auth_disabled_on_public_address, request_failed, unhandled_error,
   task_created, task_status_changed, task_assigned, task_handover_resent, task_canceled,
   template_created, template_updated, template_deleted,
-  agent_registered, agent_went_offline, agent_came_back, sub_agent_registered, sub_agent_refused,
+  agent_registered, agent_went_offline, agent_came_back, sub_agent_registered, sub_agent_refused, sub_agent_gave_up,
   sub_agent_lost, server_stall_detected, protocol_version_mismatch, output_chunk_stored, output_chunk_rejected,
   log_write_failed,
   main_agent_started, main_agent_stopping, agent_tick_failed, sub_agent_spawned, sub_agent_exited,
-  sub_agent_adopted, task_process_started, task_process_exited, task_kill_sent, server_request_retried
+  sub_agent_adopted, task_process_started, task_process_exited, task_kill_sent, server_request_retried,
+  gpu_monitoring_unavailable, gpu_read_failed, task_kill_failed, sub_agent_spawn_failed, server_unreachable,
+  agent_unknown_to_server, main_heartbeat_sent, sub_heartbeat_sent, task_handover_ignored,
+  task_process_start_failed, task_output_complete, task_handover_rejected, liveness_check_failed
 """
 from __future__ import annotations
 
