@@ -44,6 +44,7 @@ OUTPUT_FLUSH_INTERVAL_S = 0.2  # new output is sent at most this often (usage ke
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 KILL_GRACE_S = 10.0
 KILL_CHECK_INTERVAL_S = 0.25  # how often leftovers are searched for while a kill is under way
+REGISTER_GIVE_UP_S = 600.0  # a sub-agent that cannot register this long exits without running the task
 TASK_NICE = 5  # tasks run below the agents (via `nice`), so a saturated box still heartbeats
 RETRY_WINDOW_S = 3.0  # a failed heartbeat gives up after this; the loop tries again later
 HEARTBEAT_RETRY_MAX_DELAY_S = 2.0
@@ -134,10 +135,14 @@ class SubAgent:
                               main_agent_id=self.handover.main_agent_id, task_id=self.task.task_id,
                               pid=os.getpid(), hostname=socket.gethostname(),
                               monitor_file=str(self.config.log_file))
+        give_up_at = time.monotonic() + REGISTER_GIVE_UP_S
         while True:
             try:
                 reply = self.client.register_sub(message)
             except ServerUnavailable as exc:
+                if time.monotonic() > give_up_at:  # never started: safe to drop, the server re-queues or fails it
+                    log.error("sub_agent_gave_up", problem=str(exc), waited_s=REGISTER_GIVE_UP_S)
+                    return None
                 log.warning("server_request_retried", path="register_sub", problem=str(exc))
                 continue
             except ServerRejected as exc:

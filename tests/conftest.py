@@ -222,9 +222,11 @@ def _kill_leftover_task_processes(tmp_path: Path) -> None:
     """Kill any process still running from this test's work dirs, so tests never leak processes."""
     import psutil
 
-    for proc in psutil.process_iter(["pid", "cwd"]):
+    for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
         try:
-            if proc.info["cwd"] and str(tmp_path) in proc.info["cwd"]:
+            # cwd: task processes; cmdline: agents and the sub-agents forked from them (--state-dir)
+            mine = str(tmp_path) in (proc.info["cwd"] or "") or str(tmp_path) in " ".join(proc.info["cmdline"] or [])
+            if mine and proc.pid != os.getpid():
                 proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
