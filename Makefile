@@ -22,7 +22,7 @@ frontend:
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 run: install frontend
 	HOST=$(HOST) PORT=$(PORT) PY=$(VPY) bash scripts/run_local.sh
