@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench [--quick] [--only SCENARIO]` (see bench/__main__.py and docs/PERFORMANCE.md)."""

@@ -1,0 +1,196 @@
+"""Simulated agents for the load scenarios: they speak the real protocol (backend/utils/protocol.py
+message classes) over HTTP with requests, to 127.0.0.1 only, each with its own keep-alive session
+like a real agent. No task runs: a simulated sub-agent reports usage and a line of output per beat.
+
+FleetRunner drives many of them from a small, bounded pool of threads: each thread owns a share of
+the agents and sends each one's heartbeat when due (fixed cadence, phases spread over the period),
+recording the round-trip latency and how late the send was (the generator's own lag).
+"""
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Optional
+
+import requests
+
+from backend.utils import protocol as p
+
+SIM_GPUS = [p.GpuInfo(index=i, name="Simulated H100", uuid=f"GPU-sim-{i}", memory_total=81920, simulated=True)
+            for i in range(8)]
+
+
+class ProtocolError(RuntimeError):
+    pass
+
+
+def _post(session: requests.Session, url: str, message: p.Message, reply_type, timeout: float = 30):
+    resp = session.post(url, json=message.to_dict(), timeout=timeout)
+    if resp.status_code != 200:
+        raise ProtocolError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
+    return reply_type.from_dict(resp.json())
+
+
+@dataclass
+class SimMain:
+    server_url: str
+    name: str
+    cpu_cores: int
+    session: requests.Session = field(default_factory=requests.Session)
+    agent_id: str = ""
+    task_ids: list[int] = field(default_factory=list)
+
+    def register(self) -> None:
+        reply = _post(self.session, self.server_url + p.REGISTER_MAIN_PATH,
+                      p.RegisterMain(name=self.name, hostname="bench-sim", cpu_cores=self.cpu_cores,
+                                     memory_total_mib=512_000, gpus=SIM_GPUS), p.RegisterMainReply)
+        self.agent_id = reply.agent_id
+
+    def heartbeat(self, wait_s: float = 0.0) -> p.MainHeartbeatReply:
+        msg = p.MainHeartbeat(agent_id=self.agent_id, cpu_cores=self.cpu_cores,
+                              cpu_usage=random.uniform(10, 90), memory_usage=40.0, memory_used_mib=200_000,
+                              memory_total_mib=512_000, gpus=SIM_GPUS, running_task_ids=self.task_ids,
+                              wait_s=wait_s)
+        return _post(self.session, self.server_url + p.MAIN_HEARTBEAT_PATH, msg, p.MainHeartbeatReply)
+
+    def beat(self) -> None:
+        self.heartbeat()
+
+
+@dataclass
+class SimSub:
+    server_url: str
+    main: SimMain
+    task_id: int
+    session: requests.Session = field(default_factory=requests.Session)
+    sub_agent_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    log_size: int = 0
+    beats: int = 0
+
+    def register(self) -> p.RegisterSubReply:
+        reply = _post(self.session, self.server_url + p.REGISTER_SUB_PATH,
+                      p.RegisterSub(sub_agent_id=self.sub_agent_id, main_agent_id=self.main.agent_id,
+                                    task_id=self.task_id, pid=0, hostname="bench-sim"), p.RegisterSubReply)
+        self.log_size = reply.log_size
+        return reply
+
+    def heartbeat(self, output: bytes = b"", returncode: Optional[int] = None) -> p.SubHeartbeatReply:
+        chunks = [p.OutputChunk.from_bytes(self.log_size, output)] if output else []
+        final = self.log_size + len(output) if returncode is not None else None
+        msg = p.SubHeartbeat(sub_agent_id=self.sub_agent_id, task_id=self.task_id,
+                             usage=p.ProcessUsage(cpu_usage=random.uniform(50, 100), memory_used_mib=2048,
+                                                  memory_usage=0.4),
+                             chunks=chunks, returncode=returncode, final_size=final)
+        reply = _post(self.session, self.server_url + p.SUB_HEARTBEAT_PATH, msg, p.SubHeartbeatReply)
+        self.log_size = reply.log_size
+        return reply
+
+    def beat(self) -> None:
+        self.beats += 1
+        line = f"step {self.beats} loss={random.uniform(1, 3):.4f} lr=3e-4 tokens/s={random.randint(1000, 9000)}\n"
+        self.heartbeat(line.encode())
+
+
+def place_tasks(mains: list[SimMain], expected: int, timeout_s: float = 120) -> None:
+    """Heartbeat the mains until the server has handed over `expected` tasks in total."""
+    deadline = time.monotonic() + timeout_s
+    while sum(len(m.task_ids) for m in mains) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {sum(len(m.task_ids) for m in mains)} of {expected} tasks were handed over")
+        for main in mains:
+            main.task_ids += [a.task_id for a in main.heartbeat().start]
+
+
+@dataclass
+class Sample:
+    kind: str  # "main" or "sub"
+    latency_s: float
+    lag_s: float
+
+
+class FleetRunner:
+    """Beats every agent at its period for `duration_s`, from `processes` forked processes (one
+    Python process cannot build and send 300+ requests a second with room to spare: the GIL), each
+    with `threads` worker threads. Samples, errors and each sub-agent's log size come back by queue.
+    """
+
+    def __init__(self, agents: list[tuple[object, float]], threads: int, processes: int = 1):
+        self.agents, self.threads, self.processes = agents, max(1, threads), max(1, processes)
+        self.samples: list[Sample] = []
+        self.errors: list[str] = []
+        self.cpu_s = 0.0  # the generator's own CPU time (all its processes)
+        self._lock = threading.Lock()
+
+    def run(self, duration_s: float) -> None:
+        if self.processes == 1:
+            started = time.process_time()
+            self._run_threads(self.agents, duration_s)
+            self.cpu_s = time.process_time() - started
+            return
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        shares = [self.agents[i::self.processes] for i in range(self.processes)]
+        children = [ctx.Process(target=self._child, args=(share, duration_s, queue), daemon=True) for share in shares]
+        for child in children:
+            child.start()
+        by_id = {id(agent): agent for agent, _ in self.agents}
+        for _ in children:
+            samples, errors, sizes, cpu_s = queue.get(timeout=duration_s + 120)
+            self.samples += [Sample(*s) for s in samples]
+            self.errors += errors
+            self.cpu_s += cpu_s
+            for key, size in sizes:
+                by_id[key].log_size = size
+        for child in children:
+            child.join()
+
+    def _child(self, share: list, duration_s: float, queue) -> None:
+        """In a forked process: own connections (never share the parent's sockets), run, report."""
+        started = time.process_time()
+        for agent, _ in share:
+            agent.session = requests.Session()
+        self._run_threads(share, duration_s)
+        # id() is the same object's address in the parent: a fork copies the address space.
+        sizes = [(id(agent), agent.log_size) for agent, _ in share if isinstance(agent, SimSub)]
+        queue.put(([(s.kind, s.latency_s, s.lag_s) for s in self.samples], self.errors, sizes,
+                   time.process_time() - started))
+
+    def _run_threads(self, agents: list, duration_s: float) -> None:
+        start = time.monotonic() + 0.2
+        end = start + duration_s
+        shares: list[list] = [[] for _ in range(self.threads)]
+        for i, (agent, period) in enumerate(agents):
+            due = start + random.uniform(0, period)  # spread the phases like independent agents
+            shares[i % self.threads].append((due, i, agent, period))
+        workers = [threading.Thread(target=self._work, args=(share, end), daemon=True) for share in shares]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    def _work(self, heap: list, end: float) -> None:
+        heapq.heapify(heap)
+        local: list[Sample] = []
+        while heap:
+            due, i, agent, period = heap[0]
+            if due >= end:
+                break
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            sent = time.monotonic()
+            try:
+                agent.beat()
+                local.append(Sample("main" if isinstance(agent, SimMain) else "sub",
+                                    time.monotonic() - sent, sent - due))
+            except (requests.RequestException, ProtocolError) as exc:
+                with self._lock:
+                    self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            heapq.heapreplace(heap, (due + period, i, agent, period))
+        with self._lock:
+            self.samples += local
