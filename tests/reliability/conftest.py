@@ -136,3 +136,13 @@ def evidence_dir(tmp_path: Path) -> Path:
     path = tmp_path / "evidence"
     path.mkdir()
     return path
+
+
+def assert_all_completed_with_exact_logs(client: Api, ids: list[int], lines: int) -> None:
+    """Every task completed, and every log holds `line 1..lines` exactly once, in order."""
+    tasks_after = wait_all_finished(client, ids, timeout_s=lines * 0.25 + 90)
+    assert summary(tasks_after) == {"completed": len(ids)}, \
+        {i: (t["status"], t["status_reason"]) for i, t in tasks_after.items() if t["status"] != "completed"}
+    expected = expected_numbered_log(lines)
+    wrong = {i: client.log(i)[:200] for i in ids if client.log(i) != expected}
+    assert not wrong, f"logs with lines lost, doubled or out of order: {wrong}"

@@ -10,8 +10,8 @@ import pytest
 from tests.helpers import wait_for
 
 from .conftest import (
-    all_running_with_output, expected_numbered_log, freeze_server, numbered_lines_script, summary, thaw_server,
-    wait_all_finished,
+    all_running_with_output, assert_all_completed_with_exact_logs, freeze_server, numbered_lines_script,
+    thaw_server,
 )
 
 
@@ -26,12 +26,7 @@ def run_tasks_through_freeze(server, client, start_agent, *, tasks: int, lines: 
         time.sleep(freeze_s)  # the fault itself: the server answers nothing this long
     finally:
         thaw_server(frozen)
-    tasks_after = wait_all_finished(client, ids, timeout_s=lines * 0.25 + 90)
-    assert summary(tasks_after) == {"completed": tasks}, \
-        {i: (t["status"], t["status_reason"]) for i, t in tasks_after.items() if t["status"] != "completed"}
-    expected = expected_numbered_log(lines)
-    wrong = {i: client.log(i)[:200] for i in ids if client.log(i) != expected}
-    assert not wrong, f"logs with lines lost, doubled or out of order: {wrong}"
+    assert_all_completed_with_exact_logs(client, ids, lines)
 
 
 @pytest.mark.timeout(150)
