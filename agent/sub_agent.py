@@ -3,7 +3,8 @@
 The main agent forks it (agent/sub_agent_process.py), so it starts with every module loaded. Then:
 register (a 409 or cancel: exit without running), run `bash script.sh` in its own session with the
 output going straight into a spool file, and heartbeat usage + new output until the server answers
-`finished`. The task keeps running while the server is unreachable; the spool keeps every byte.
+`finished` (a backlog of UPLOAD_MIN_BYTES or more goes as raw uploads instead, the end still by
+heartbeat). The task keeps running while the server is unreachable; the spool keeps every byte.
 
 Exit codes the main agent reads: EXIT_FINISHED, EXIT_REFUSED (nothing to report); anything else
 means the task was lost and the main agent reports it as died.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import signal
 import socket
 import subprocess
 import time
@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import psutil
 import structlog
 
 from agent import process_tree
 from agent.resource_util import ResourceUtil
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
 from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
+from agent.task_killer import KILL_CHECK_INTERVAL_S, TaskKiller
 from backend.utils.protocol import (
-    OutputChunk, ProcessGpuUsage, ProcessUsage, RegisterSub, RegisterSubReply, SubHeartbeat, SubHeartbeatReply, TaskAssignment,
+    OutputChunk, OutputUpload, ProcessGpuUsage, ProcessUsage, RegisterSub, RegisterSubReply, SubHeartbeat,
+    SubHeartbeatReply, TaskAssignment,
 )
 
 log = structlog.get_logger()
@@ -41,9 +42,10 @@ EXIT_START_FAILED = 4
 MIN_POLL_INTERVAL_S = 0.01  # spool size checks while the task is talkative (and at its start)
 MAX_POLL_INTERVAL_S = 0.1  # ... slowing down to this while it is quiet; its exit wakes us at once
 OUTPUT_FLUSH_INTERVAL_S = 0.2  # new output is sent at most this often (usage keeps its own interval)
-MAX_CHUNK_BYTES = 4 * 1024 * 1024
+MAX_CHUNK_BYTES = 4 * 1024 * 1024  # output inside one heartbeat (base64 in JSON)
+UPLOAD_MIN_BYTES = 64 * 1024  # a backlog this large goes as raw uploads (no base64/JSON: bench log_volume)
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024  # per upload; under the server's default MAX_REQUEST_BYTES (16 MiB)
 KILL_GRACE_S = 10.0
-KILL_CHECK_INTERVAL_S = 0.25  # how often leftovers are searched for while a kill is under way
 REGISTER_GIVE_UP_S = 600.0  # a sub-agent that cannot register this long exits without running the task
 TASK_NICE = 5  # tasks run below the agents (via `nice`), so a saturated box still heartbeats
 RETRY_WINDOW_S = 3.0  # a failed heartbeat gives up after this; the loop tries again later
@@ -82,19 +84,21 @@ class SubAgent:
                                    retry_for_s=RETRY_WINDOW_S)
         self.spool = Spool(config.state_dir, handover.sub_agent_id)
         self.interval_s = handover.heartbeat_interval_s
-        self.is_subreaper = process_tree.become_child_subreaper()
+        self.killer = TaskKiller(marker=handover.sub_agent_id, grace_s=config.kill_grace_s)
         self.proc: Optional[subprocess.Popen] = None
         self.exit_fd: Optional[int] = None  # a pidfd of bash: readable once it exited
         self.reader = None
         self.acked = 0  # bytes the server holds
         self.backlog = False  # the last chunk was capped: send the next one right away
+        self.upload_backlog = False  # the same for the last upload
+        # Uploads stop once the server stops the task (its heartbeat path then settles a broken disk) or
+        # refuses one as too large; output then rides in heartbeats only, as it always can.
+        self.can_upload = True
         self.task_rc: Optional[int] = None  # bash's return code, once it exited
         self.returncode: Optional[int] = None  # reported once no task process is left
         self.final_size: Optional[int] = None
         self.is_final_reported = False
-        self.kill_deadline: Optional[float] = None
         self.next_leftover_check = 0.0
-        self.next_sigkill_at = 0.0
         self.last_sent = float("-inf")  # any heartbeat
         self.last_output_sent = float("-inf")  # a heartbeat that carried output
         self.last_usage_at = float("-inf")
@@ -105,8 +109,8 @@ class SubAgent:
         self.exit_code: Optional[int] = None
 
     def run(self) -> int:
-        """register -> start_task -> until the server says finished, each tick:
-        apply_stop_request, check_task, escalate_kill, send_heartbeat (when due), wait_for_change."""
+        """register -> start_task -> until the server says finished, each tick: apply_stop_request,
+        check_task, escalate_kill, upload_output and send_heartbeat (when due), wait_for_change (no backlog)."""
         reply = self.register()
         if reply is None:
             self.spool.finish(OUTCOME_REFUSED)
@@ -120,12 +124,14 @@ class SubAgent:
                 self.apply_stop_request()
                 self.check_task()
                 self.escalate_kill()
-                if self.is_heartbeat_due():
+                if self.is_upload_due():
+                    self.upload_output()
+                if self.exit_code is None and self.is_heartbeat_due():
                     self.send_heartbeat()
             except Exception:
                 log.exception("agent_tick_failed")
                 time.sleep(1.0)  # a persistent fault must not flood the log
-            if self.exit_code is None:
+            if self.exit_code is None and not (self.backlog or self.upload_backlog):
                 self.wait_for_change()
         return self.exit_code
 
@@ -167,6 +173,7 @@ class SubAgent:
             log.error("task_process_start_failed", error=str(exc))
             return False
         self.spool.write_pgid(self.proc.pid)
+        self.killer.pgid = self.proc.pid
         self.reader = open(self.spool.output, "rb")
         with contextlib.suppress(OSError, AttributeError):
             self.exit_fd = os.pidfd_open(self.proc.pid)
@@ -205,54 +212,32 @@ class SubAgent:
         if now < self.next_leftover_check:
             return
         self.next_leftover_check = now + KILL_CHECK_INTERVAL_S
-        if self.has_leftovers():  # the task is over: its background processes go too (GPUs must come free)
+        if self.killer.has_leftovers():  # the task is over: its background processes go too (GPUs must come free)
             self.request_kill("task ended with processes left behind")
             return
         self.returncode = self.task_rc
         self.final_size = self.spool_size()
         log.info("task_output_complete", returncode=self.returncode, final_size=self.final_size)
 
-    def has_leftovers(self) -> bool:
-        """After bash: does any process of the task remain? Zombies are collected on the way."""
-        if not self.is_subreaper:
-            return bool(self.task_processes())
-        while True:  # as subreaper every process of the task is our descendant: any child = leftovers
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return False
-            if pid == 0:
-                return True
-
-    def task_processes(self) -> list[psutil.Process]:
-        return process_tree.find_task_processes(
-            pgid=self.proc.pid if self.proc else None, marker=self.handover.sub_agent_id,
-            roots=psutil.Process().children(), scan_all=not self.is_subreaper)
-
     def request_kill(self, reason: str) -> None:
-        """SIGTERM every process of the task now; escalate_kill sends SIGKILL after the grace period."""
-        if self.kill_deadline is not None:
-            return
-        self.kill_deadline = time.monotonic() + self.config.kill_grace_s
-        process_tree.kill_group(self.proc.pid if self.proc else None, signal.SIGTERM)
-        sent = process_tree.signal_processes(self.task_processes(), signal.SIGTERM)
-        log.info("task_kill_sent", signal="SIGTERM", reason=reason, processes=sent,
-                 grace_s=self.config.kill_grace_s)
+        self.killer.request(reason)
 
     def escalate_kill(self) -> None:
-        """After the grace period, SIGKILL whatever of the task is still there (re-searched each time)."""
-        now = time.monotonic()
-        if self.kill_deadline is None or self.returncode is not None \
-                or now < max(self.kill_deadline, self.next_sigkill_at):
-            return
-        self.next_sigkill_at = now + KILL_CHECK_INTERVAL_S
-        process_tree.kill_group(self.proc.pid, signal.SIGKILL)
-        sent = process_tree.signal_processes(self.task_processes(), signal.SIGKILL)
-        if sent:
-            log.info("task_kill_sent", signal="SIGKILL", processes=sent)
+        if self.returncode is None:
+            self.killer.escalate()
+
+    def is_upload_due(self) -> bool:
+        if not self.is_upload_pending():
+            return False
+        return self.upload_backlog or self.returncode is not None or \
+            time.monotonic() - self.last_output_sent >= self.config.output_flush_s
+
+    def is_upload_pending(self) -> bool:
+        return self.can_upload and self.spool_size() - self.acked >= UPLOAD_MIN_BYTES
 
     def is_heartbeat_due(self) -> bool:
-        if self.backlog or (self.returncode is not None and not self.is_final_reported):
+        if self.backlog or (self.returncode is not None and not self.is_final_reported
+                            and not self.is_upload_pending()):  # the end, once the uploads are through
             return True
         now = time.monotonic()
         if self.spool_size() > self.acked and now - self.last_output_sent >= self.config.output_flush_s:
@@ -286,17 +271,49 @@ class SubAgent:
         self.acked = reply.log_size
         self.interval_s = reply.next_interval_s
         self.is_final_reported = self.returncode is not None
-        if reply.cancel and self.returncode is None:
-            self.request_kill("canceled by the server")
+        self.apply_cancel(reply.cancel)
         if reply.finished:
             self.cleanup(OUTCOME_FINISHED)
             self.exit_code = EXIT_FINISHED
 
+    def upload_output(self) -> None:
+        """Up to UPLOAD_CHUNK_BYTES of the backlog as a raw upload; apply the reply's size and cancel."""
+        self.reader.seek(self.acked)
+        offset, raw = self.acked, self.reader.read(UPLOAD_CHUNK_BYTES)
+        upload = OutputUpload(sub_agent_id=self.handover.sub_agent_id, task_id=self.task.task_id, offset=offset)
+        self.last_output_sent = time.monotonic()
+        self.upload_backlog = False
+        try:
+            reply = self.client.upload_output(upload, raw)
+        except ServerUnavailable as exc:
+            log.warning("server_request_retried", path="upload_output", problem=str(exc),
+                        pending_bytes=self.spool_size() - self.acked)
+            return
+        except ServerRejected as exc:
+            if exc.status == 413:  # a server with a smaller MAX_REQUEST_BYTES: heartbeats only from now on
+                log.warning("output_upload_refused", status=exc.status, sent_bytes=len(raw))
+                self.can_upload = False
+            else:
+                self.handle_rejected(exc)
+            return
+        log.debug("output_uploaded", offset=offset, sent_bytes=len(raw), acked=reply.log_size)
+        self.upload_backlog = len(raw) == UPLOAD_CHUNK_BYTES and reply.log_size > self.acked
+        self.acked = reply.log_size
+        self.is_final_reported = False  # the end is reported (again) with the stored size it now has
+        self.apply_cancel(reply.cancel)
+
+    def apply_cancel(self, cancel: bool) -> None:
+        """The server no longer runs the task: kill it (still running) and send the rest by heartbeat."""
+        if not cancel:
+            return
+        self.can_upload = False
+        if self.returncode is None:
+            self.request_kill("canceled by the server")
+
     def handle_rejected(self, exc: ServerRejected) -> None:
         """The server no longer counts this task as ours (404/409): stop it and leave quietly."""
         log.error("sub_agent_refused", status=exc.status, code=exc.code, message=exc.message)
-        process_tree.kill_group(self.proc.pid, signal.SIGKILL)
-        process_tree.signal_processes(self.task_processes(), signal.SIGKILL)
+        self.killer.kill_now()
         self.cleanup(OUTCOME_REFUSED)
         self.exit_code = EXIT_REFUSED
 
@@ -315,8 +332,8 @@ class SubAgent:
             gpus=self.spool.read_gpu_usage() or [ProcessGpuUsage(index=i) for i in self.task.gpu_ids])
 
     def read_task_output(self) -> Optional[OutputChunk]:
-        """The spooled output past what the server holds, at most MAX_CHUNK_BYTES of it."""
-        if self.reader is None or self.spool_size() <= self.acked:
+        """The spooled output past what the server holds, at most MAX_CHUNK_BYTES, unless uploads take it."""
+        if self.reader is None or self.spool_size() <= self.acked or self.is_upload_pending():
             return None
         self.reader.seek(self.acked)
         return OutputChunk.from_bytes(self.acked, self.reader.read(MAX_CHUNK_BYTES))
