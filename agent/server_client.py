@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 import random
 import time
-from typing import Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 import requests
 import structlog
 
 from backend.utils.protocol import (
-    MAIN_HEARTBEAT_PATH, REGISTER_MAIN_PATH, REGISTER_SUB_PATH, SUB_HEARTBEAT_PATH, TOKEN_HEADER,
-    MainHeartbeat, MainHeartbeatReply, Message, RegisterMain, RegisterMainReply, RegisterSub,
-    RegisterSubReply, SubHeartbeat, SubHeartbeatReply,
+    MAIN_HEARTBEAT_PATH, OUTPUT_CONTENT_TYPE, REGISTER_MAIN_PATH, REGISTER_SUB_PATH, SUB_HEARTBEAT_PATH,
+    SUB_OUTPUT_PATH, TOKEN_HEADER, MainHeartbeat, MainHeartbeatReply, Message, OutputUpload, OutputUploadReply,
+    RegisterMain, RegisterMainReply, RegisterSub, RegisterSubReply, SubHeartbeat, SubHeartbeatReply,
 )
 
 log = structlog.get_logger()
@@ -64,26 +64,32 @@ class ServerClient:
             self.session.headers[TOKEN_HEADER] = f"Bearer {token}"
 
     def register_main(self, message: RegisterMain) -> RegisterMainReply:
-        return self._call(REGISTER_MAIN_PATH, message, RegisterMainReply)
+        return self._call(REGISTER_MAIN_PATH, RegisterMainReply, json=message.to_dict())
 
     def main_heartbeat(self, message: MainHeartbeat) -> MainHeartbeatReply:
-        return self._call(MAIN_HEARTBEAT_PATH, message, MainHeartbeatReply, wait_s=message.wait_s)
+        return self._call(MAIN_HEARTBEAT_PATH, MainHeartbeatReply, wait_s=message.wait_s, json=message.to_dict())
 
     def register_sub(self, message: RegisterSub) -> RegisterSubReply:
-        return self._call(REGISTER_SUB_PATH, message, RegisterSubReply)
+        return self._call(REGISTER_SUB_PATH, RegisterSubReply, json=message.to_dict())
 
     def sub_heartbeat(self, message: SubHeartbeat) -> SubHeartbeatReply:
-        return self._call(SUB_HEARTBEAT_PATH, message, SubHeartbeatReply)
+        return self._call(SUB_HEARTBEAT_PATH, SubHeartbeatReply, json=message.to_dict())
+
+    def upload_output(self, upload: OutputUpload, raw: bytes) -> OutputUploadReply:
+        """Bulk output: the bytes as the body, where they go in the query (no base64, no JSON)."""
+        return self._call(SUB_OUTPUT_PATH, OutputUploadReply, params=upload.to_dict(), data=raw,
+                          headers={"Content-Type": OUTPUT_CONTENT_TYPE})
 
     def close(self) -> None:
         self.session.close()
 
-    def _call(self, path: str, message: Message, reply_type: type[Reply], wait_s: float = 0.0) -> Reply:
-        """POST once per attempt until a 2xx (parsed), a 4xx (ServerRejected) or the window ends."""
+    def _call(self, path: str, reply_type: type[Reply], wait_s: float = 0.0, **request: Any) -> Reply:
+        """POST (`request`: the body and query for requests) once per attempt until a 2xx (parsed),
+        a 4xx (ServerRejected) or the window ends."""
         started = time.monotonic()
         attempt = 0
         while True:
-            problem = self._post_once(path, message, wait_s)
+            problem = self._post_once(path, wait_s, request)
             if not isinstance(problem, str):
                 return self._parse(problem, reply_type)
             attempt += 1
@@ -94,11 +100,11 @@ class ServerClient:
                         delay_s=round(delay, 2))
             time.sleep(delay)
 
-    def _post_once(self, path: str, message: Message, wait_s: float):
+    def _post_once(self, path: str, wait_s: float, request: dict[str, Any]):
         """The response to keep, or a short description of a retryable failure."""
         try:
-            response = self.session.post(self.base_url + path, json=message.to_dict(),
-                                         timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S + wait_s))
+            response = self.session.post(self.base_url + path, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S + wait_s),
+                                         **request)
         except (requests.ConnectionError, requests.Timeout) as exc:
             return type(exc).__name__
         if response.status_code == 429 or response.status_code >= 500:

@@ -57,6 +57,10 @@ class Transport:
     def post_raw(self, path: str, body: dict, timeout: float = 10.0) -> requests.Response:
         return self.session.post(self.url + path, json=body, timeout=timeout)
 
+    def upload_raw(self, query: dict, raw: bytes, content_type: str = p.OUTPUT_CONTENT_TYPE) -> requests.Response:
+        return self.session.post(self.url + p.SUB_OUTPUT_PATH, params=query, data=raw,
+                                 headers={"Content-Type": content_type}, timeout=30)
+
     def call(self, path: str, message: p.Message, reply_type: type, timeout: float = 10.0):
         response = self.post_raw(path, message.to_dict(), timeout)
         if response.status_code != 200:
@@ -158,6 +162,17 @@ class FakeSubAgent:
         self.acked = reply.log_size
         if reply.finished:
             self.main.running.pop(self.task_id, None)
+        return reply
+
+    def upload(self, offset: int, raw: bytes, protocol_version: int = p.PROTOCOL_VERSION) -> p.OutputUploadReply:
+        """One raw output upload of exactly these bytes at `offset` (the sub-agent's bulk path)."""
+        query = p.OutputUpload(protocol_version=protocol_version, sub_agent_id=self.sub_agent_id,
+                               task_id=self.task_id, offset=offset).to_dict()
+        response = self.main.transport.upload_raw(query, raw)
+        if response.status_code != 200:
+            raise ProtocolError(response)
+        reply = p.OutputUploadReply.from_dict(response.json())
+        self.acked = reply.log_size
         return reply
 
     def write(self, raw: bytes) -> p.SubHeartbeatReply:

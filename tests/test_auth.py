@@ -51,6 +51,7 @@ ROUTES = [
     ("POST", p.MAIN_HEARTBEAT_PATH, {"agent_id": "a", "cpu_cores": 1}),
     ("POST", p.REGISTER_SUB_PATH, {"sub_agent_id": "s", "main_agent_id": "a", "task_id": 1}),
     ("POST", p.SUB_HEARTBEAT_PATH, {"sub_agent_id": "s", "task_id": 1}),
+    ("POST", p.SUB_OUTPUT_PATH + "?sub_agent_id=s&task_id=1&offset=0", None),
     ("GET", "/api/no-such-route", None),
 ]
 BAD_CREDENTIALS = {

@@ -20,6 +20,7 @@ CONTRACT_ROUTES = [
     ("post", p.MAIN_HEARTBEAT_PATH),
     ("post", p.REGISTER_SUB_PATH),
     ("post", p.SUB_HEARTBEAT_PATH),
+    ("post", p.SUB_OUTPUT_PATH),
 ]
 
 

@@ -97,7 +97,8 @@ def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
             _upsert_sub_agent(msg, task)
         log.info("sub_agent_registered", sub_agent_id=msg.sub_agent_id, agent_id=msg.main_agent_id,
                  cancel=cancel)
-    return p.RegisterSubReply(sub_agent_id=msg.sub_agent_id, log_size=logs.log_size(task.id), cancel=cancel,
+    # msg.task_id, not task.id: after the commit that would reload the whole row (bench: throughput)
+    return p.RegisterSubReply(sub_agent_id=msg.sub_agent_id, log_size=logs.log_size(msg.task_id), cancel=cancel,
                               heartbeat_interval_s=current_app.config["SUB_HEARTBEAT_INTERVAL_S"])
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import defer, lazyload
 
 from backend.extensions import db
 from backend.models import Agent, Task, TaskStatus
@@ -75,15 +75,19 @@ class Capacity:
 def placed_tasks(agent_id: str) -> list[Task]:
     return list(db.session.scalars(
         select(Task).where(Task.agent_id == agent_id, Task.holds_resources.is_(True))
-        .options(lazyload(Task.dependency_links))))
+        .options(lazyload(Task.dependency_links), defer(Task.script_content), defer(Task.status_reason))))
 
 
-def capacity_of(agent: Agent) -> Capacity:
+def capacity_of(agent: Agent, placed: Optional[list[Task]] = None) -> Capacity:
+    """Free room on the agent; `placed` is placed_tasks(agent.id) read earlier in this unit of work
+    (read once per heartbeat: bench scale/fleet), re-checked since a task may have let go of its place."""
     gpus = {g["index"]: GpuSlot(g["index"], g.get("memory_total", 0),
                                 g.get("memory_total", 0) - g.get("memory_used", 0))
             for g in agent.gpu_info or []}
     cap = Capacity(free_cores=agent.cpu_cores, gpus=list(gpus.values()))
-    for task in placed_tasks(agent.id):
+    placed = placed_tasks(agent.id) if placed is None else [
+        t for t in placed if t.holds_resources and t.agent_id == agent.id]
+    for task in placed:
         cap.free_cores -= task.cpu_cores
         for index in task.gpu_ids or []:
             if index in gpus:

@@ -14,7 +14,8 @@ Event names (noun_pastverb; reuse these, add new ones here):
   sub_agent_adopted, task_process_started, task_process_exited, task_kill_sent, server_request_retried,
   gpu_monitoring_unavailable, gpu_read_failed, task_kill_failed, sub_agent_spawn_failed, server_unreachable,
   agent_unknown_to_server, main_heartbeat_sent, sub_heartbeat_sent, task_handover_ignored,
-  task_process_start_failed, task_output_complete, task_handover_rejected, liveness_check_failed
+  task_process_start_failed, task_output_complete, task_handover_rejected, liveness_check_failed,
+  output_uploaded, output_upload_refused
 """
 from __future__ import annotations
 

@@ -7,8 +7,10 @@ Imports only the stdlib and pydantic. Flow, all initiated by agents (they have n
   main agent  --MainHeartbeat-->  server  --MainHeartbeatReply--> (tasks to start / kill)
   sub agent   --RegisterSub-->    server  --RegisterSubReply-->   (go / do not start)
   sub agent   --SubHeartbeat-->   server  --SubHeartbeatReply-->  (stored log size, cancel?)
+  sub agent   --OutputUpload-->   server  --OutputUploadReply-->  (stored log size, cancel?)
 
-Output is never lost: a SubHeartbeat carries OutputChunk(offset, data); the server appends only the
+Output is never lost: a SubHeartbeat carries OutputChunk(offset, data), and an OutputUpload carries
+bulk output as the raw request body (no base64, no JSON); either way the server appends only the
 part past its stored size and answers that size; the sub-agent resends everything past it.
 """
 from __future__ import annotations
@@ -27,6 +29,9 @@ REGISTER_MAIN_PATH = "/api/agent-protocol/main/register"
 MAIN_HEARTBEAT_PATH = "/api/agent-protocol/main/heartbeat"
 REGISTER_SUB_PATH = "/api/agent-protocol/sub/register"
 SUB_HEARTBEAT_PATH = "/api/agent-protocol/sub/heartbeat"
+SUB_OUTPUT_PATH = "/api/agent-protocol/sub/output"  # body: the raw bytes; OutputUpload in the query
+
+OUTPUT_CONTENT_TYPE = "application/octet-stream"
 
 TOKEN_HEADER = "Authorization"  # value: "Bearer <token>"
 
@@ -194,6 +199,20 @@ class SubHeartbeatReply(Message):
     cancel: bool = False  # kill the task
     finished: bool = False  # the server recorded the end and all output: the sub-agent may exit
     next_interval_s: float
+
+
+class OutputUpload(Message):
+    """Where the raw bytes in an upload's body go: the task's log from byte `offset` (query parameters)."""
+
+    protocol_version: int = PROTOCOL_VERSION
+    sub_agent_id: str
+    task_id: Count
+    offset: Count
+
+
+class OutputUploadReply(Message):
+    log_size: int  # bytes the server holds; resend everything past it
+    cancel: bool = False  # the task no longer runs on the server (canceled, or failed storing output)
 
 
 def describe_returncode(returncode: int) -> tuple[bool, str]:
