@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 PORT ?= 5000
 HOST ?= 127.0.0.1
 
-.PHONY: run test install install-dev frontend browser test-python test-frontend bench reliability-soak backup clean
+.PHONY: run test install install-dev frontend browser test-python test-frontend bench bench-smoke reliability-soak backup clean
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-python:
 
 bench: install-dev
 	$(VPY) -m bench
+
+# CI runs this: every scenario at toy size, to prove the benchmark code works (timings never asserted)
+bench-smoke: install-dev
+	$(VPY) -m bench --quick
 
 reliability-soak: install-dev
 	$(VPY) -m pytest tests/reliability -m soak -p no:cacheprovider

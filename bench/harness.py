@@ -15,10 +15,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Iterable, Optional
 
 import psutil
 import requests
+
+from tests.helpers import wait_for  # one deadline-bound wait for tests and benchmarks (raises AssertionError)
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALHOST = "127.0.0.1"
@@ -76,26 +78,6 @@ def percentile(values: Iterable[float], q: float) -> float:
 
 def ms(seconds: float) -> float:
     return seconds * 1000.0
-
-
-# ---------------------------------------------------------------- waiting
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05,
-             message: str = "condition") -> Any:
-    """Poll predicate until truthy and return it; raise TimeoutError naming what we waited for."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-        except (requests.RequestException, ValueError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {message}; last value: {last!r}")
-        time.sleep(interval_s)
 
 
 def free_port() -> int:

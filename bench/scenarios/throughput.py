@@ -32,7 +32,7 @@ def run(ctx: Context) -> list[Figure]:
             wait_for(lambda: stack.api.count("completed") + stack.api.count("failed") >= count, timeout_s,
                      interval_s=0.25, message=f"{count} tasks to finish")
             timed_out = False
-        except TimeoutError:
+        except AssertionError:  # wait_for's deadline passed
             timed_out = True
         wall = time.time() - first_submit
         agent_cpu = cpu_seconds([stack.agent.tree()[0]]) - agent_cpu0  # children_* holds reaped sub-agents
