@@ -50,3 +50,12 @@ def test_openapi_describes_the_task_create_body_and_list_query(spec):
 
 def test_openapi_has_no_delete_route_for_tasks(spec):
     assert not any("delete" in ops for path, ops in spec["paths"].items() if path.startswith("/api/tasks"))
+
+
+def test_swagger_ui_serves_the_api_document(app):
+    """A newcomer can browse the API: /api/swagger is Swagger UI, pointed at /api/openapi.json."""
+    client = app.test_client()
+    page = client.get("/api/swagger")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "openapi.json" in page.get_data(as_text=True)
+    assert client.get("/api/swagger/js/swagger-ui-bundle.js").status_code == 200
