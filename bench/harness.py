@@ -210,7 +210,7 @@ class MainAgent:
         return True
 
     def tree(self) -> list[psutil.Process]:
-        """The main agent and every process under it (warm or running sub-agents, their tasks)."""
+        """The main agent and every process under it (running sub-agents and their tasks)."""
         try:
             me = psutil.Process(self.proc.pid)
             return [me, *me.children(recursive=True)]

@@ -172,6 +172,7 @@ def test_finished_sub_agent_is_shown_offline_under_its_main_agent(agent, run, sh
     [shown] = [s for s in tree["sub_agents"] if s["id"] == sub.sub_agent_id]
     assert shown["type"] == "sub" and shown["status"] == "offline" and shown["task_id"] == task["id"]
     assert shown["main_agent_id"] == agent.agent_id
+    assert {s["main_agent_id"] for s in tree["sub_agents"]} == {agent.agent_id}  # only its own
 
 
 # --- WebSocket ------------------------------------------------------------------------------------

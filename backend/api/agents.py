@@ -30,6 +30,6 @@ def get_agent(path: AgentPath):
     agent = agent_service.get_agent_by_id(path.agent_id)
     body = agent.to_dict()
     if agent.type == AgentType.MAIN.value:
-        subs = dict(agent_service.get_all_agents(all_sub_agents=True)).get(agent, [])
+        [(_, subs)] = agent_service.get_all_agents(all_sub_agents=True, main_agent_id=agent.id)
         body["sub_agents"] = [s.to_dict() for s in subs]
     return jsonify(body)

@@ -122,10 +122,16 @@ def get_agent_by_id(agent_id: str) -> Agent:
     return agent
 
 
-def get_all_agents(*, all_sub_agents: bool = False) -> list[tuple[Agent, list[Agent]]]:
-    """Main agents with their sub-agents: online ones, plus recently finished unless all_sub_agents."""
-    mains = list(db.session.scalars(select(Agent).where(Agent.type == AgentType.MAIN.value).order_by(Agent.created_time)))
+def get_all_agents(*, all_sub_agents: bool = False,
+                   main_agent_id: Optional[str] = None) -> list[tuple[Agent, list[Agent]]]:
+    """Main agents (or just one) with their sub-agents: online ones, plus recently finished unless
+    all_sub_agents."""
+    mains_query = select(Agent).where(Agent.type == AgentType.MAIN.value)
     subs_query = select(Agent).where(Agent.type == AgentType.SUB.value)
+    if main_agent_id is not None:
+        mains_query = mains_query.where(Agent.id == main_agent_id)
+        subs_query = subs_query.where(Agent.main_agent_id == main_agent_id)
+    mains = list(db.session.scalars(mains_query.order_by(Agent.created_time)))
     if not all_sub_agents:
         since = utcnow() - timedelta(seconds=current_app.config["RECENT_SUB_AGENTS_S"])
         subs_query = subs_query.where((Agent.status == AgentStatus.ONLINE.value) | (Agent.last_heartbeat_time >= since))

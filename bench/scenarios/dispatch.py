@@ -29,7 +29,7 @@ def run(ctx: Context) -> list[Figure]:
     with Stack(ctx) as stack:
         watcher = HeartbeatWatcher(stack)
         watcher.start()
-        time.sleep(ctx.size(2.5, 1.0))  # let the agent settle (first heartbeats, warm sub-agent)
+        time.sleep(ctx.size(2.5, 1.0))  # let the agent settle (its first heartbeats)
         rng = random.Random(1)
         for i in range(count):
             path = stamps / f"{i}.start"

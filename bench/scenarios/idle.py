@@ -1,6 +1,6 @@
 """Idle: a real main agent with nothing to do (real 2 s cadence, long poll) for 60 s.
 
-CPU: user+system time of the main agent and every process under it (its warm sub-agent) over the
+CPU: user+system time of the main agent and every process under it (none while idle) over the
 window, as a percentage of one core. RSS: summed over those processes (PSS too, which does not
 count shared pages twice).
 """
@@ -15,13 +15,13 @@ from bench.sampling import MIB, Sampler, cpu_seconds
 from bench.scenarios.dispatch import HeartbeatWatcher
 
 NAME = "idle"
-TITLE = "main agent with nothing to do for 60 s: CPU and RSS (incl. warm sub-agent)"
+TITLE = "main agent with nothing to do for 60 s: CPU and RSS"
 
 
 def run(ctx: Context) -> list[Figure]:
     window_s = ctx.size(60.0, 4.0)
     with Stack(ctx) as stack:
-        time.sleep(ctx.size(5.0, 1.5))  # registration and the warm sub-agent's start-up are not idle
+        time.sleep(ctx.size(5.0, 1.5))  # registration is not idle
         procs = stack.agent.tree()
         cpu0, t0 = cpu_seconds(procs), time.monotonic()
         watcher = HeartbeatWatcher(stack)
@@ -39,7 +39,7 @@ def run(ctx: Context) -> list[Figure]:
     rss = max(mem.rss_samples) / MIB
     pss = max(mem.pss_samples) / MIB
     return [
-        Figure(NAME, "CPU (main agent + warm sub-agent)", 100 * cpu / wall, "% of a core", "<=", 1),
+        Figure(NAME, "CPU (main agent and its processes)", 100 * cpu / wall, "% of a core", "<=", 1),
         Figure(NAME, f"RSS sum ({len(procs_after)} processes)", rss, "MiB", "<=", 60),
         Figure(NAME, "PSS sum (shared pages counted once)", pss, "MiB"),
         Figure(NAME, "main heartbeats per minute", watcher.per_minute(), "/min", "<=", 31,
