@@ -36,11 +36,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def data_dir_problem(data_dir: str) -> str | None:
+    """Why the server could not keep its database and logs there, or None."""
+    try:
+        os.makedirs(data_dir, exist_ok=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None if os.access(data_dir, os.W_OK | os.X_OK) else "not writable"
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     overrides = {k: v for k, v in {"HOST": args.host, "PORT": args.port, "DATA_DIR": args.data_dir,
                                    "TOKEN": args.token}.items() if v is not None}
     settings = load_config(overrides)
+    problem = data_dir_problem(settings["DATA_DIR"])
+    if problem:
+        print(f"app.py: error: --data-dir {settings['DATA_DIR']}: {problem}", file=sys.stderr)
+        return 2
 
     from gunicorn.app.base import BaseApplication
 
