@@ -2,8 +2,12 @@
 
     python app.py [--host H] [--port P] [--data-dir DIR] [--token TOKEN]
 
-Runs gunicorn with one gthread worker (many threads: WebSockets and long polls each hold one),
-so in-process state (the write lock, the change signals) is shared by every request.
+Runs gunicorn with one gevent worker: one process, one thread, a greenlet per connection, so
+in-process state (the write lock, the change signals) is shared by every request. Agents keep a
+connection open each and beat every 1-2 s; with gthread, handing each request between its event
+loop and a pool of threads (and the GIL between those threads) cost more CPU than the requests
+themselves (~50 context switches a request; bench: fleet). The gevent worker patches threading,
+so the locks, conditions and the liveness thread here become cooperative.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ def data_dir_problem(data_dir: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if os.environ.get('XSW'): sys.setswitchinterval(float(os.environ['XSW']))  # EXPERIMENT
     overrides = {k: v for k, v in {"HOST": args.host, "PORT": args.port, "DATA_DIR": args.data_dir,
                                    "TOKEN": args.token}.items() if v is not None}
     settings = load_config(overrides)
@@ -62,8 +67,9 @@ def main(argv: list[str]) -> int:
     class Server(BaseApplication):
         def load_config(self):
             for key, value in {
-                "bind": f"{settings['HOST']}:{settings['PORT']}", "workers": 1, "worker_class": "gthread",
-                "threads": settings["SERVER_THREADS"], "timeout": 60, "graceful_timeout": 3,
+                "bind": f"{settings['HOST']}:{settings['PORT']}", "workers": 1,
+                "worker_class": "gevent", "worker_connections": settings["SERVER_CONNECTIONS"],
+                "timeout": 60, "graceful_timeout": 3,
                 "keepalive": 75, "accesslog": None, "control_socket_disable": True,
                 # 0 = gunicorn's own 1 MiB cap: a long but valid filter (script=, up to 10 000 chars)
                 # must reach the app and its JSON errors, not gunicorn's HTML 414 at 4 KiB

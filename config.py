@@ -33,7 +33,11 @@ class Config:
     MAX_SCRIPT_BYTES: int = 1_000_000
     MAX_REQUEST_BYTES: int = 16 * 1024 * 1024
     MAX_LOG_READ_BYTES: int = 4 * 1024 * 1024
-    SERVER_THREADS: int = 128
+    # Open connections the server takes at once (agents keep one each; long polls and WebSockets hold
+    # theirs): gunicorn's worker_connections. Each is a greenlet, not a thread (see app.py).
+    SERVER_CONNECTIONS: int = 4096
+    # SQLite connections, made as needed. A request holds one from its first query to its end.
+    DB_POOL_SIZE: int = 64
     LOG_LEVEL: str = "INFO"
     # Start the background liveness thread (off for in-process unit tests that drive it by hand).
     RUN_BACKGROUND_JOBS: bool = True

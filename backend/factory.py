@@ -28,9 +28,9 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
     for sub in ("database", "logs/tasks", "logs/system"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     settings.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{data_dir / 'database' / 'task_system.db'}")
-    # A connection for every request thread plus the liveness thread: requests may hold one while they
-    # wait for the write lock, so a smaller pool lets the lock holder starve (a deadlock until pool_timeout).
-    settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": settings["SERVER_THREADS"] + 4, "max_overflow": 0})
+    # Requests past the pool size wait for a connection; a unit of work takes its connection before the
+    # write lock (services/unit_of_work.py), so the lock holder never waits for one.
+    settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": settings["DB_POOL_SIZE"], "max_overflow": 0})
     settings["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
     settings["SYSTEM_LOG_FILE"] = str(configure_logging("server", data_dir / "logs" / "system", settings["LOG_LEVEL"]))
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
-from backend.services import logs
+from backend.services import beat_buffer, logs
 from backend.services import tasks as task_service
 from backend.services.errors import Conflict, NotFound
 from backend.services.unit_of_work import unit_of_work
@@ -116,6 +116,7 @@ def _upsert_sub_agent(msg: p.RegisterSub, task: Task) -> None:
 
 
 def get_agent_by_id(agent_id: str) -> Agent:
+    beat_buffer.flush()  # the latest usage readings
     agent = db.session.get(Agent, agent_id)
     if agent is None:
         raise NotFound("agent_not_found", f"Agent {agent_id} does not exist.")
@@ -126,6 +127,7 @@ def get_all_agents(*, all_sub_agents: bool = False,
                    main_agent_id: Optional[str] = None) -> list[tuple[Agent, list[Agent]]]:
     """Main agents (or just one) with their sub-agents: online ones, plus recently finished unless
     all_sub_agents."""
+    beat_buffer.flush()  # the latest usage readings
     mains_query = select(Agent).where(Agent.type == AgentType.MAIN.value)
     subs_query = select(Agent).where(Agent.type == AgentType.SUB.value)
     if main_agent_id is not None:
@@ -143,6 +145,7 @@ def get_all_agents(*, all_sub_agents: bool = False,
 
 def check_agents_status() -> None:
     """Liveness: agents silent too long go offline; running tasks whose lease ran out fail."""
+    beat_buffer.flush()  # judge by every beat received so far
     if in_restart_grace():
         return
     cfg = current_app.config

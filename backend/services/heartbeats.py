@@ -13,12 +13,12 @@ from sqlalchemy.orm import lazyload
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
 from backend.services import agents as agent_service
-from backend.services import scheduler, signals, sub_output
+from backend.services import beat_buffer, scheduler, signals, sub_output
 from backend.services import tasks as task_service
 from backend.services.errors import NotFound
 from backend.services.unit_of_work import unit_of_work
 from backend.utils import protocol as p
-from backend.utils.time import utcnow
+from backend.utils.time import sqlite_datetime, utcnow
 
 log = structlog.get_logger()
 
@@ -112,15 +112,19 @@ def _assignment(task: Task) -> p.TaskAssignment:
 
 
 def handle_sub_heartbeat(msg: p.SubHeartbeat) -> p.SubHeartbeatReply:
-    """Store new output (outside the write lock), then record usage and, once all is in, the end."""
+    """Store new output and record usage (both outside the write lock: the common beat's writes wait
+    in services/beat_buffer.py); once all output is in, record the end."""
     agent_service.check_protocol_version(msg.protocol_version, msg.sub_agent_id)
     structlog.contextvars.bind_contextvars(task_id=msg.task_id, sub_agent_id=msg.sub_agent_id)
-    sub_output.refuse_stranger(msg.task_id, msg.sub_agent_id)  # before writing its bytes into a task's log
-    size, storage_error = sub_output.store_chunks(msg.task_id, [(c.offset, c.raw()) for c in msg.chunks])
     interval = current_app.config["SUB_HEARTBEAT_INTERVAL_S"]
-    if msg.returncode is None and not storage_error and not msg.usage.gpus:
-        cancel = _record_plain_sub_beat(msg)
-        return p.SubHeartbeatReply(log_size=size, cancel=cancel, finished=False, next_interval_s=interval)
+    status = sub_output.refuse_stranger(msg.task_id, msg.sub_agent_id)  # before its bytes reach a task's log
+    size, storage_error = sub_output.store_chunks(msg.task_id, [(c.offset, c.raw()) for c in msg.chunks])
+    if msg.returncode is None and not msg.usage.gpus and not storage_error:  # the common beat
+        usage = msg.usage
+        beat_buffer.record(beat_buffer.Beat(msg.task_id, msg.sub_agent_id, sqlite_datetime(utcnow()),
+                                            usage.cpu_usage, usage.memory_usage, usage.memory_used_mib))
+        return p.SubHeartbeatReply(log_size=size, cancel=status != TaskStatus.RUNNING.value, finished=False,
+                                   next_interval_s=interval)
     with unit_of_work():
         sub, task = _get_sub_and_task(msg)
         _record_sub_state(sub, task, msg)
@@ -135,30 +139,6 @@ def handle_sub_heartbeat(msg: p.SubHeartbeat) -> p.SubHeartbeatReply:
             sub.status, sub.available_cpu_cores = AgentStatus.OFFLINE.value, sub.cpu_cores  # holds no core now
         cancel = not finished and task.status != TaskStatus.RUNNING.value
     return p.SubHeartbeatReply(log_size=size, cancel=cancel, finished=finished, next_interval_s=interval)
-
-
-_tasks, _agents = Task.__table__, Agent.__table__
-# The common beat (usage, maybe output; no end, no GPUs) as two Core statements, no ORM objects:
-# the ORM load + flush was most of a sub heartbeat's CPU (bench: fleet, 300 sub-agents at 1 s).
-_TOUCH_TASK = (update(_tasks).where(_tasks.c.id == bindparam("tid"), _tasks.c.sub_agent_id == bindparam("sid"))
-               .values(last_seen_time=bindparam("now")).returning(_tasks.c.status))
-_TOUCH_SUB = (update(_agents).where(_agents.c.id == bindparam("sid"))
-              .values(status=AgentStatus.ONLINE.value, last_heartbeat_time=bindparam("now"),
-                      cpu_usage=bindparam("cpu"), memory_usage=bindparam("mem"),
-                      memory_used_mib=bindparam("mem_mib"), gpu_info=[]))
-
-
-def _record_plain_sub_beat(msg: p.SubHeartbeat) -> bool:
-    """What _record_sub_state does for a beat without GPUs, in SQL; returns whether to cancel."""
-    usage = msg.usage
-    params = {"tid": msg.task_id, "sid": msg.sub_agent_id, "now": utcnow(), "cpu": usage.cpu_usage,
-              "mem": usage.memory_usage, "mem_mib": usage.memory_used_mib}
-    with unit_of_work():
-        conn = db.session.connection()
-        status = conn.execute(_TOUCH_TASK, params).scalar()
-        if status is None or conn.execute(_TOUCH_SUB, params).rowcount != 1:
-            raise _not_running(msg)  # the unit of work rolls the task's touch back
-    return status != TaskStatus.RUNNING.value
 
 
 def _get_sub_and_task(msg: p.SubHeartbeat) -> tuple[Agent, Task]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Iterable
 
 import structlog
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import lazyload
 
 from backend.extensions import db
@@ -38,17 +37,20 @@ def store_output(upload: p.OutputUpload, raw: bytes) -> p.OutputUploadReply:
     return p.OutputUploadReply(log_size=size, cancel=bool(storage_error) or status != TaskStatus.RUNNING.value)
 
 
-_OWNER_AND_STATUS = select(Task.__table__.c.sub_agent_id, Task.__table__.c.status).where(
-    Task.__table__.c.id == bindparam("tid"))
+_OWNER_AND_STATUS_SQL = "SELECT sub_agent_id, status FROM tasks WHERE id = ?"  # columns of models/task.py
 
 
 def refuse_stranger(task_id: int, sub_agent_id: str) -> str:
-    """The task's status, unless it is not this sub-agent's (NotFound). One Core statement, no objects:
-    output and heartbeats are the server's most frequent requests."""
-    row = db.session.connection().execute(_OWNER_AND_STATUS, {"tid": task_id}).first()
-    if row is None or row.sub_agent_id != sub_agent_id:
+    """The task's status, unless it is not this sub-agent's (NotFound). One statement on a bare pooled
+    connection, no session: output and heartbeats are the server's most frequent requests."""
+    pooled = db.engine.raw_connection()
+    try:
+        row = pooled.driver_connection.execute(_OWNER_AND_STATUS_SQL, (task_id,)).fetchone()
+    finally:
+        pooled.close()
+    if row is None or row[0] != sub_agent_id:
         raise not_running(task_id, sub_agent_id)
-    return row.status
+    return row[1]
 
 
 def not_running(task_id: int, sub_agent_id: str) -> NotFound:
@@ -57,13 +59,13 @@ def not_running(task_id: int, sub_agent_id: str) -> NotFound:
 
 def store_chunks(task_id: int, chunks: Iterable[tuple[int, bytes]]) -> tuple[int, str | None]:
     """Append (offset, raw) pieces in offset order: (stored size, None), or (stored size, why the disk refused)."""
-    size = logs.log_size(task_id)
+    size = None
     try:
         for offset, raw in sorted(chunks, key=lambda c: c[0]):
             size = logs.append_task_log(task_id, offset, raw)
     except OSError as exc:
         return logs.log_size(task_id), f"{exc.strerror or exc} ({type(exc).__name__})"
-    return size, None
+    return (logs.log_size(task_id) if size is None else size), None
 
 
 def fail_for_storage_error(task: Task, storage_error: str) -> None:

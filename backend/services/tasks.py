@@ -102,7 +102,7 @@ def create_task(*, name: str, template_type: str, script_content: str, priority:
             str(d.id) for d in deps if d.status != S.COMPLETED.value)
         db.session.add(task)
         db.session.flush()
-        task.log_file = str(logs.log_path(task.id))
+        task.log_file = logs.log_path(task.id)
         log.info("task_created", task_id=task.id, priority=priority, status=task.status,
                  depends_on=depends_on, cpu_cores=cpu_cores, gpu_count=gpu_count, gpu_memory=gpu_memory)
         if ready:

@@ -3,11 +3,18 @@
 The server is one process. Every writing use case runs inside `unit_of_work()`, which holds one
 lock for its whole read-modify-write and commits once at the end. That makes hand-overs atomic
 (two main agents never get the same task) and avoids SQLite's "database is locked" upgrade races.
-Never wait (long poll, sleep) while holding it. `after_commit(fn)` defers a side effect (waking
+Never wait (long poll, sleep, network) while holding it: requests are greenlets on one thread (app.py),
+and SQLite's own busy wait would block them all. Each takes its pooled connection before the lock,
+so the lock holder never waits for the pool. `after_commit(fn)` defers a side effect (waking
 waiters) until the data it announces is committed; a rollback drops it.
+
+`raw_unit_of_work()` is the same lock and one commit around a bare DB-API connection from the pool,
+for the few statements that run hundreds of times a second (the plain sub-agent heartbeat): the ORM
+session's own bookkeeping costs ~5x the SQL there. Use the ORM everywhere else.
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -20,6 +27,7 @@ _local = threading.local()
 
 @contextmanager
 def unit_of_work() -> Iterator[None]:
+    db.session.connection()  # before the lock (see above); a no-op when the session has one
     with _write_lock:
         outer = getattr(_local, "pending", None) is None
         if outer:
@@ -37,6 +45,25 @@ def unit_of_work() -> Iterator[None]:
             pending, _local.pending = _local.pending, None
             for fn in pending:
                 fn()
+
+
+@contextmanager
+def raw_unit_of_work() -> Iterator[sqlite3.Connection]:
+    """Hold the write lock around a pooled sqlite3 connection; commit at the end, roll back on error.
+    Not inside unit_of_work(): its session may hold SQLite's write lock that this connection waits for."""
+    if getattr(_local, "pending", None) is not None:
+        raise RuntimeError("raw_unit_of_work() inside unit_of_work()")
+    pooled = db.engine.raw_connection()  # pragmas (WAL, busy_timeout) were set when it connected
+    try:
+        with _write_lock:
+            try:
+                yield pooled.driver_connection
+                pooled.commit()
+            except BaseException:
+                pooled.rollback()
+                raise
+    finally:
+        pooled.close()  # back to the pool
 
 
 def after_commit(fn: Callable[[], None]) -> None:

@@ -19,3 +19,8 @@ def as_utc(value: Optional[datetime]) -> Optional[datetime]:
 def isoformat(value: Optional[datetime]) -> Optional[str]:
     value = as_utc(value)
     return value.isoformat() if value is not None else None
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """A UTC time as SQLAlchemy's SQLite DateTime stores it, for the few raw SQL statements."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")

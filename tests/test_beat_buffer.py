@@ -1,0 +1,114 @@
+"""The plain sub-agent beat's writes wait in services/beat_buffer.py and reach the database on the
+next flush (liveness tick, agent queries): the raw SQL must store what the ORM reads back, never
+overwrite a newer write, and never touch a task another sub-agent runs. In-process app and client."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from backend.extensions import db
+from backend.models import Agent, AgentStatus, Task, TaskStatus
+from backend.services import agents as agent_service
+from backend.services import beat_buffer
+from backend.services.unit_of_work import unit_of_work
+from backend.utils import protocol as p
+from backend.utils.time import as_utc, utcnow
+
+
+@pytest.fixture
+def app(tmp_path):
+    from backend.factory import create_app
+
+    application = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "data"), "RUN_BACKGROUND_JOBS": False,
+                              "RESTART_GRACE_S": 0, "SUB_AGENT_LEASE_S": 5})
+    with application.app_context():
+        yield application
+        db.session.remove()
+
+
+def post(client, path: str, message: p.Message) -> dict:
+    resp = client.post(path, json=message.to_dict())
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def running_task(client) -> tuple[int, str]:
+    """A task handed to a main agent and started by a sub-agent: (task id, sub-agent id)."""
+    main_id = post(client, p.REGISTER_MAIN_PATH, p.RegisterMain(name="m", hostname="h", cpu_cores=4,
+                                                                memory_total_mib=1024))["agent_id"]
+    resp = client.post("/api/tasks", json={"name": "t", "template_type": "x", "script_content": "sleep 60"})
+    assert resp.status_code == 201
+    beat = post(client, p.MAIN_HEARTBEAT_PATH, p.MainHeartbeat(agent_id=main_id, cpu_cores=4, wait_s=0))
+    task_id = beat["start"][0]["task_id"]
+    post(client, p.REGISTER_SUB_PATH, p.RegisterSub(sub_agent_id=f"sub-{task_id}", main_agent_id=main_id,
+                                                    task_id=task_id, pid=1, hostname="h"))
+    return task_id, f"sub-{task_id}"
+
+
+def plain_beat(client, task_id: int, sub_id: str, cpu: float, output: bytes = b"", offset: int = 0) -> dict:
+    chunks = [p.OutputChunk.from_bytes(offset, output)] if output else []
+    return post(client, p.SUB_HEARTBEAT_PATH, p.SubHeartbeat(
+        sub_agent_id=sub_id, task_id=task_id, chunks=chunks,
+        usage=p.ProcessUsage(cpu_usage=cpu, memory_usage=1.5, memory_used_mib=321.0)))
+
+
+def fresh(model, key):
+    db.session.expire_all()
+    return db.session.get(model, key)
+
+
+def test_a_plain_beat_is_stored_on_flush_as_the_orm_reads_it(app):
+    client = app.test_client()
+    task_id, sub_id = running_task(client)
+    before = utcnow()
+    reply = plain_beat(client, task_id, sub_id, cpu=87.5, output=b"step 1\n")
+    assert reply["log_size"] == 7  # output is stored at once, not buffered
+    assert fresh(Agent, sub_id).cpu_usage != 87.5  # usage waits for the flush
+
+    agents = client.get("/api/agents").get_json()  # agent queries flush first
+    sub = next(s for m in agents for s in m["sub_agents"] if s["id"] == sub_id)
+    assert (sub["cpu_usage"], sub["memory_usage"], sub["memory_used_mib"]) == (87.5, 1.5, 321.0)
+    agent, task = fresh(Agent, sub_id), fresh(Task, task_id)
+    assert agent.status == AgentStatus.ONLINE.value
+    for stored in (agent.last_heartbeat_time, task.last_seen_time):
+        assert before <= as_utc(stored) <= utcnow()
+
+
+def test_a_pending_beat_never_overwrites_a_newer_write(app):
+    client = app.test_client()
+    task_id, sub_id = running_task(client)
+    plain_beat(client, task_id, sub_id, cpu=50.0)  # pending
+    post(client, p.SUB_HEARTBEAT_PATH, p.SubHeartbeat(  # the final beat: written at once
+        sub_agent_id=sub_id, task_id=task_id, usage=p.ProcessUsage(cpu_usage=1.0), returncode=0, final_size=0))
+    assert beat_buffer.flush() == 1
+    agent = fresh(Agent, sub_id)
+    assert agent.status == AgentStatus.OFFLINE.value and agent.cpu_usage == 1.0
+    assert fresh(Task, task_id).status == TaskStatus.COMPLETED.value
+
+
+def test_a_flushed_beat_leaves_a_task_another_sub_agent_took_over_alone(app):
+    client = app.test_client()
+    task_id, sub_id = running_task(client)
+    plain_beat(client, task_id, sub_id, cpu=50.0)  # pending
+    long_ago = utcnow() - timedelta(hours=1)
+    with unit_of_work():
+        task = db.session.get(Task, task_id)
+        task.sub_agent_id, task.last_seen_time = "someone-else", long_ago
+    beat_buffer.flush()
+    assert as_utc(fresh(Task, task_id).last_seen_time) == long_ago
+
+
+def test_the_liveness_check_counts_beats_not_yet_flushed(app):
+    client = app.test_client()
+    task_id, sub_id = running_task(client)
+    with unit_of_work():  # silent for longer than the 5 s lease, as far as the database knows
+        db.session.get(Task, task_id).last_seen_time = utcnow() - timedelta(seconds=60)
+    plain_beat(client, task_id, sub_id, cpu=10.0)
+    agent_service.check_agents_status()
+    assert fresh(Task, task_id).status == TaskStatus.RUNNING.value
+
+    with unit_of_work():
+        db.session.get(Task, task_id).last_seen_time = utcnow() - timedelta(seconds=60)
+    agent_service.check_agents_status()  # no beat since: the lease ran out
+    assert fresh(Task, task_id).status == TaskStatus.FAILED.value
