@@ -12,6 +12,7 @@ from typing import Optional
 import structlog
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
@@ -81,7 +82,9 @@ def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
     """Register the sub-agent that will run one task. The first sub-agent for a task wins."""
     check_protocol_version(msg.protocol_version, msg.sub_agent_id)
     with unit_of_work():
-        task = task_service.get_task_by_id(msg.task_id)
+        task = db.session.get(Task, msg.task_id, options=[lazyload(Task.dependency_links)])
+        if task is None:
+            raise NotFound("task_not_found", f"Task {msg.task_id} does not exist.")
         structlog.contextvars.bind_contextvars(task_id=task.id)
         if task.agent_id != msg.main_agent_id:
             raise Conflict("task_not_assigned", f"Task {task.id} is not placed on agent {msg.main_agent_id}.")

@@ -60,8 +60,9 @@ def _clear_placement(task: Task) -> None:
 
 
 def _dependents(task_id: int) -> list[Task]:
-    ids = select(TaskDependency.task_id).where(TaskDependency.depends_on_id == task_id)
-    return list(db.session.scalars(select(Task).where(Task.id.in_(ids))))
+    # the ids first: most tasks have no dependents, and loading none as objects still cost ~0.5 ms
+    ids = list(db.session.scalars(select(TaskDependency.task_id).where(TaskDependency.depends_on_id == task_id)))
+    return list(db.session.scalars(select(Task).where(Task.id.in_(ids)))) if ids else []
 
 
 def _unblock_dependents(task: Task) -> None:
@@ -90,7 +91,7 @@ def create_task(*, name: str, template_type: str, script_content: str, priority:
     limit = current_app.config["MAX_SCRIPT_BYTES"]
     if len(script_content.encode("utf-8")) > limit:
         raise TooLarge("script_too_large", f"script_content is larger than the limit of {limit} bytes.")
-    with unit_of_work():
+    with unit_of_work(keep_loaded=True):  # the caller answers with the task: no reload after the commit
         deps = _load_dependencies(depends_on)
         task = Task(name=name, template_type=template_type, script_content=script_content,
                     priority=priority, cpu_cores=cpu_cores, gpu_count=gpu_count, gpu_memory=gpu_memory,

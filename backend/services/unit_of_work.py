@@ -26,7 +26,10 @@ _local = threading.local()
 
 
 @contextmanager
-def unit_of_work() -> Iterator[None]:
+def unit_of_work(keep_loaded: bool = False) -> Iterator[None]:
+    """keep_loaded: the objects keep their values after the commit (not expired), for a caller that
+    only reads them back, e.g. to answer with what it just created; the next read in another unit
+    of work may then see values as of this commit."""
     db.session.connection()  # before the lock (see above); a no-op when the session has one
     with _write_lock:
         outer = getattr(_local, "pending", None) is None
@@ -35,7 +38,7 @@ def unit_of_work() -> Iterator[None]:
         try:
             yield
             if outer:
-                db.session.commit()
+                _commit(keep_loaded)
         except BaseException:
             if outer:
                 db.session.rollback()
@@ -45,6 +48,15 @@ def unit_of_work() -> Iterator[None]:
             pending, _local.pending = _local.pending, None
             for fn in pending:
                 fn()
+
+
+def _commit(keep_loaded: bool) -> None:
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, not keep_loaded
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 @contextmanager
