@@ -44,19 +44,22 @@ class Connection:
         self._conn: Optional[http.client.HTTPConnection] = None
 
     def post(self, path: str, message: p.Message, reply_type):
-        body = json.dumps(message.to_dict()).encode()
+        """A protocol message; its reply parsed (ProtocolError unless 200)."""
+        return reply_type.from_dict(self.post_json(path, message.to_dict()))
+
+    def post_json(self, path: str, body: dict, expect: int = 200) -> dict:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            self._conn.request("POST", path, body, {"Content-Type": "application/json"})
+            self._conn.request("POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
             resp = self._conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException):
             self.close()
             raise
-        if resp.status != 200:
+        if resp.status != expect:
             raise ProtocolError(f"{path} answered {resp.status}: {data[:200]!r}")
-        return reply_type.from_dict(json.loads(data))
+        return json.loads(data)
 
     def close(self) -> None:
         if self._conn is not None:

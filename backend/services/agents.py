@@ -97,7 +97,7 @@ def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
         cancel = task.status != TaskStatus.RUNNING.value
         if not cancel:
             task.sub_agent_id, task.handover_acked, task.last_seen_time = msg.sub_agent_id, True, utcnow()
-            _upsert_sub_agent(msg, task)
+            _upsert_sub_agent(msg, task, same_id)
         log.info("sub_agent_registered", sub_agent_id=msg.sub_agent_id, agent_id=msg.main_agent_id,
                  cancel=cancel)
     # msg.task_id, not task.id: after the commit that would reload the whole row (bench: throughput)
@@ -105,9 +105,9 @@ def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
                               heartbeat_interval_s=current_app.config["SUB_HEARTBEAT_INTERVAL_S"])
 
 
-def _upsert_sub_agent(msg: p.RegisterSub, task: Task) -> None:
-    main = db.session.get(Agent, msg.main_agent_id)
-    agent = db.session.get(Agent, msg.sub_agent_id)
+def _upsert_sub_agent(msg: p.RegisterSub, task: Task, agent: Optional[Agent]) -> None:
+    """`agent`: the sub-agent's row when it registered before (a retried registration), else None."""
+    main_has_simulated_gpus = db.session.scalar(select(Agent.is_simulated_gpu).where(Agent.id == msg.main_agent_id))
     if agent is None:
         agent = Agent(id=msg.sub_agent_id, type=AgentType.SUB.value, name=f"task-{task.id}",
                       created_time=utcnow(), started_time=utcnow())
@@ -115,7 +115,7 @@ def _upsert_sub_agent(msg: p.RegisterSub, task: Task) -> None:
     agent.hostname, agent.monitor_file = msg.hostname, msg.monitor_file
     agent.status, agent.last_heartbeat_time = AgentStatus.ONLINE.value, utcnow()
     agent.task_id, agent.main_agent_id, agent.cpu_cores = task.id, msg.main_agent_id, task.cpu_cores
-    agent.is_simulated_gpu = bool(main and main.is_simulated_gpu)
+    agent.is_simulated_gpu = bool(main_has_simulated_gpus)
 
 
 def get_agent_by_id(agent_id: str) -> Agent:
