@@ -12,6 +12,7 @@ so the locks, conditions and the liveness thread here become cooperative.
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
 import os
 import sys
@@ -82,6 +83,10 @@ def main(argv: list[str]) -> int:
             from backend.factory import create_app
 
             app = create_app(overrides)
+            # Everything made while starting (modules, the app, SQLAlchemy's metadata) lives as long as
+            # the process: out of the collector's way, so a full collection takes ~1 ms, not ~70 ms
+            # in the middle of some heartbeat (bench: scale).
+            gc.freeze()
             log = structlog.get_logger()
             log.info("server_started", host=settings["HOST"], port=settings["PORT"],
                      data_dir=app.config["DATA_DIR"], system_log=app.config["SYSTEM_LOG_FILE"],

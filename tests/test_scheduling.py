@@ -204,3 +204,30 @@ def test_resources_held_by_running_tasks_survive_a_server_restart(server, client
     assert client.log(holder["id"]) == b"before the restart\nafter the restart\n"
     assert started(agent.heartbeat()) == {cpu_task["id"]: [], gpu_task["id"]: [0]}
 
+
+
+def test_once_the_cores_are_full_tasks_that_need_none_still_start(shared_server, shared_client: Api):
+    """The rescan for core-less tasks runs on its own index (ix_tasks_coreless): it must still find them,
+    in priority order, behind any number of waiting tasks that need a core."""
+    agent = ProtocolAgent(shared_server.url, cpu_cores=1, gpus=f"2x{GIB80}").register()
+    first = shared_client.create_task("echo", name="takes the core")
+    blocked = [shared_client.create_task("echo", name=f"needs a core {i}") for i in range(3)]
+    late = shared_client.create_task("echo", name="gpu only, low", cpu_cores=0, gpu_count=1, priority=5)
+    urgent = shared_client.create_task("echo", name="gpu only, urgent", cpu_cores=0, gpu_count=1, priority=1)
+    assert started(agent.heartbeat()) == {first["id"]: [], urgent["id"]: [0], late["id"]: [1]}
+    assert all(shared_client.task(t["id"])["status"] == "waiting" for t in blocked)
+
+
+def test_a_database_from_before_an_index_gets_it_at_start(tmp_path):
+    import sqlite3
+
+    from backend.factory import create_app
+
+    settings = {"TESTING": True, "DATA_DIR": str(tmp_path), "RUN_BACKGROUND_JOBS": False}
+    create_app(settings)
+    db_file = tmp_path / "database" / "task_system.db"
+    with sqlite3.connect(db_file) as conn:
+        conn.execute("DROP INDEX ix_tasks_coreless")
+    create_app(settings)
+    with sqlite3.connect(db_file) as conn:
+        assert "ix_tasks_coreless" in {row[1] for row in conn.execute("PRAGMA index_list(tasks)")}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import defer, lazyload
 
 from backend.extensions import db
@@ -102,12 +102,21 @@ def capacity_of(agent: Agent, placed: Optional[list[Task]] = None) -> Capacity:
 def _candidates(cap: Capacity) -> Iterator[Task]:
     """Waiting tasks that could fit by count, in priority order (1 first), FIFO within a priority."""
     max_gpus, max_mib = cap.max_gpu_request()
-    query = (select(Task).where(Task.status == TaskStatus.WAITING.value,
-                                Task.cpu_cores <= max(cap.free_cores, 0), Task.gpu_count <= max_gpus,
-                                (Task.gpu_count == 0) | (Task.gpu_memory <= max_mib))
-             .order_by(Task.priority, Task.id).options(lazyload(Task.dependency_links))
-             .execution_options(yield_per=SCAN_BATCH))
-    yield from db.session.scalars(query)
+    if cap.free_cores <= 0:
+        query = select(Task).from_statement(_CORELESS.bindparams(
+            status=TaskStatus.WAITING.value, max_gpus=max_gpus, max_mib=max_mib))
+    else:
+        query = select(Task).where(Task.status == TaskStatus.WAITING.value, Task.cpu_cores <= cap.free_cores,
+                                   Task.gpu_count <= max_gpus, (Task.gpu_count == 0) | (Task.gpu_memory <= max_mib)
+                                   ).order_by(Task.priority, Task.id)
+    yield from db.session.scalars(query.options(lazyload(Task.dependency_links))
+                                  .execution_options(yield_per=SCAN_BATCH))
+
+
+# The same scan for tasks that need no core, on the partial index that holds only them (models/task.py):
+# SQLite uses a partial index only when told, and only for the literal condition it was made with.
+_CORELESS = text("SELECT * FROM tasks INDEXED BY ix_tasks_coreless WHERE status = :status AND cpu_cores = 0 "
+                 "AND gpu_count <= :max_gpus AND (gpu_count = 0 OR gpu_memory <= :max_mib) ORDER BY priority, id")
 
 
 def find_task_for_agent(agent: Agent, cap: Capacity, limit: int,
