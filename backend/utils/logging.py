@@ -1,7 +1,9 @@
 """structlog set-up for the server, the main agent and the sub-agents alike.
 
-JSON lines go to `<log_dir>/<component>.log`; the console gets a readable renderer on a TTY
-(JSON otherwise). Bind context (task_id, agent_id, request_id) with structlog.contextvars.
+JSON lines go to `<log_dir>/<component>.log`; a console that is a TTY gets the same events in a
+readable renderer. When stderr is not a TTY (a service, a redirect to a file) it only gets warnings
+and errors, as JSON: the file has everything, and rendering and writing every line twice cost the
+server ~1 ms per task (bench: throughput). Bind context (task_id, agent_id, request_id) with structlog.contextvars.
 
 Event names (noun_pastverb; reuse these, add new ones here):
   server_started, server_stopping, auth_disabled_on_public_address, request_failed, unhandled_error,
@@ -44,10 +46,12 @@ def configure_logging(component: str, log_dir: str | Path, level: str = "INFO") 
     )
     file_handler = logging.FileHandler(log_file, encoding="utf-8")
     file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer(), shared))
-    console_renderer = (structlog.dev.ConsoleRenderer(colors=True) if sys.stderr.isatty()
-                        else structlog.processors.JSONRenderer())
+    is_tty = sys.stderr.isatty()
+    console_renderer = structlog.dev.ConsoleRenderer(colors=True) if is_tty else structlog.processors.JSONRenderer()
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(_formatter(console_renderer, shared))
+    if not is_tty:
+        console.setLevel(logging.WARNING)
     root = logging.getLogger()
     root.handlers[:] = [file_handler, console]
     root.setLevel(level.upper())
