@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -160,3 +161,19 @@ def _process_utilization(handle, since):
     if handle == 0:
         raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
     return [SimpleNamespace(pid=111, smUtil=55, timeStamp=10), SimpleNamespace(pid=5, smUtil=20, timeStamp=11)]
+
+
+def test_cpu_readings_taken_close_together_do_not_spike(busy_tree):
+    """CPU times tick in 10 ms steps: a second reading 0.3 ms after the first once gave 2800 %.
+    Readings within MIN_CPU_SAMPLE_S repeat the last one instead of measuring over a sliver."""
+    from agent.resource_util import MIN_CPU_SAMPLE_S
+
+    util = ResourceUtil(simulate_gpus=parse_simulated_gpus("1x1024"))
+    wait_for(lambda: len(util.tree_processes(busy_tree.pid)) == 2, 5, message="the grandchild to start")
+    util.get_cpu_usage(busy_tree.pid)  # primes the counters
+    first = wait_for(lambda: (c := util.get_cpu_usage(busy_tree.pid)) > 0 and (time.monotonic(), c), 10,
+                     interval_s=0.2, message="a measured CPU share")
+    readings = [(time.monotonic(), util.get_cpu_usage(busy_tree.pid)) for _ in range(300)]
+    limit = 100 * (psutil.cpu_count() or 1) + 20
+    assert all(value < limit for _, value in readings)
+    assert all(value == first[1] for taken, value in readings if taken - first[0] < MIN_CPU_SAMPLE_S)
