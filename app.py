@@ -52,7 +52,6 @@ def data_dir_problem(data_dir: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    if os.environ.get('XSW'): sys.setswitchinterval(float(os.environ['XSW']))  # EXPERIMENT
     overrides = {k: v for k, v in {"HOST": args.host, "PORT": args.port, "DATA_DIR": args.data_dir,
                                    "TOKEN": args.token}.items() if v is not None}
     settings = load_config(overrides)

@@ -126,7 +126,7 @@ class Api:
 # ---------------------------------------------------------------- processes
 
 class Server:
-    """A real `python app.py` (gunicorn master + one gthread worker) on a free loopback port."""
+    """A real `python app.py` (gunicorn master + one gevent worker) on a free loopback port."""
 
     def __init__(self, data_dir: Path, env: Optional[dict[str, str]] = None):
         self.data_dir = data_dir
