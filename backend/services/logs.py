@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from flask import current_app
@@ -34,10 +33,6 @@ class LogSlice:
     def to_dict(self) -> dict:
         return {"task_id": self.task_id, "offset": self.offset, "next_offset": self.next_offset,
                 "size": self.size, "data": self.data.decode("utf-8", errors="replace")}
-
-
-def log_dir() -> Path:
-    return Path(current_app.config["DATA_DIR"]) / "logs" / "tasks"
 
 
 def log_path(task_id: int) -> str:

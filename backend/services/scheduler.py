@@ -99,6 +99,12 @@ def capacity_of(agent: Agent, placed: Optional[list[Task]] = None) -> Capacity:
     return cap
 
 
+# _candidates() for tasks that need no core, on the partial index that holds only them (models/task.py):
+# SQLite uses a partial index only when told, and only for the literal condition it was made with.
+_CORELESS = text("SELECT * FROM tasks INDEXED BY ix_tasks_coreless WHERE status = :status AND cpu_cores = 0 "
+                 "AND gpu_count <= :max_gpus AND (gpu_count = 0 OR gpu_memory <= :max_mib) ORDER BY priority, id")
+
+
 def _candidates(cap: Capacity) -> Iterator[Task]:
     """Waiting tasks that could fit by count, in priority order (1 first), FIFO within a priority."""
     max_gpus, max_mib = cap.max_gpu_request()
@@ -111,12 +117,6 @@ def _candidates(cap: Capacity) -> Iterator[Task]:
                                    ).order_by(Task.priority, Task.id)
     yield from db.session.scalars(query.options(lazyload(Task.dependency_links))
                                   .execution_options(yield_per=SCAN_BATCH))
-
-
-# The same scan for tasks that need no core, on the partial index that holds only them (models/task.py):
-# SQLite uses a partial index only when told, and only for the literal condition it was made with.
-_CORELESS = text("SELECT * FROM tasks INDEXED BY ix_tasks_coreless WHERE status = :status AND cpu_cores = 0 "
-                 "AND gpu_count <= :max_gpus AND (gpu_count = 0 OR gpu_memory <= :max_mib) ORDER BY priority, id")
 
 
 def find_task_for_agent(agent: Agent, cap: Capacity, limit: int,
