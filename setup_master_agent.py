@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from agent.main_agent import AgentError, MainAgent, MainAgentConfig
 from agent.resource_util import ResourceUtil, parse_simulated_gpus
-from backend.utils.logging import configure_logging
+from task_common.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parent
 

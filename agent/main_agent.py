@@ -28,7 +28,7 @@ from agent.sub_agent import EXIT_FINISHED, EXIT_REFUSED, Handover, SubAgentConfi
 from agent.sub_agent_process import (
     CpuPool, SubAgentProcess, describe_sub_agent_exit, find_live_sub_agent, fork_sub_agent,
 )
-from backend.utils.protocol import (
+from task_common.protocol import (
     MainHeartbeat, MainHeartbeatReply, RegisterMain, TaskAssignment, TaskReport,
 )
 

@@ -20,7 +20,7 @@ import pynvml
 import structlog
 
 from agent.process_tree import descendant_pids
-from backend.utils.protocol import GpuInfo, ProcessGpuUsage
+from task_common.protocol import GpuInfo, ProcessGpuUsage
 
 log = structlog.get_logger()
 

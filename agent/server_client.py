@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import structlog
 import urllib3
 
-from backend.utils.protocol import (
+from task_common.protocol import (
     MAIN_HEARTBEAT_PATH, OUTPUT_CONTENT_TYPE, REGISTER_MAIN_PATH, REGISTER_SUB_PATH, SUB_HEARTBEAT_PATH,
     SUB_OUTPUT_PATH, TOKEN_HEADER, MainHeartbeat, MainHeartbeatReply, Message, OutputUpload, OutputUploadReply,
     RegisterMain, RegisterMainReply, RegisterSub, RegisterSubReply, SubHeartbeat, SubHeartbeatReply,

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from backend.utils.protocol import ProcessGpuUsage
+from task_common.protocol import ProcessGpuUsage
 
 OUTCOME_FINISHED = "finished"  # the server recorded the end and all output
 OUTCOME_REFUSED = "refused"  # the server said not to run it (or no longer ours): nothing to report

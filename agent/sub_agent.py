@@ -28,7 +28,7 @@ from agent.resource_util import ResourceUtil
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
 from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
 from agent.task_killer import KILL_CHECK_INTERVAL_S, TaskKiller
-from backend.utils.protocol import (
+from task_common.protocol import (
     OutputChunk, OutputUpload, ProcessGpuUsage, ProcessUsage, RegisterSub, RegisterSubReply, SubHeartbeat,
     SubHeartbeatReply, TaskAssignment,
 )

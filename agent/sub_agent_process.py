@@ -26,7 +26,7 @@ import structlog
 from agent.resource_util import ResourceUtil
 from agent.state import TaskRecord
 from agent.sub_agent import EXIT_START_FAILED, Handover, SubAgent, SubAgentConfig
-from backend.utils.protocol import describe_returncode
+from task_common.protocol import describe_returncode
 
 EXIT_CRASHED = 70  # the sub-agent raised: the main agent reports the task as lost
 PR_SET_NAME = 15

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from backend import models  # noqa: F401 (tables must be known before create_all)
 from backend.api.errors import register_error_handlers, validation_error_response
 from backend.extensions import db, sock
-from backend.utils.logging import configure_logging
+from task_common.logging import configure_logging
 from config import load_config
 
 log = structlog.get_logger()

@@ -1,4 +1,4 @@
-"""Simulated agents for the load scenarios: they speak the real protocol (backend/utils/protocol.py
+"""Simulated agents for the load scenarios: they speak the real protocol (task_common/protocol.py
 message classes) over HTTP/1.1, to 127.0.0.1 only, each with its own keep-alive connection like a
 real agent. No task runs: a simulated sub-agent reports usage and a line of output per beat.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import urlsplit
 
-from backend.utils import protocol as p
+from task_common import protocol as p
 
 SIM_GPUS = [p.GpuInfo(index=i, name="Simulated H100", uuid=f"GPU-sim-{i}", memory_total=81920, simulated=True)
             for i in range(8)]

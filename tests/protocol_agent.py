@@ -1,5 +1,5 @@
 """A protocol driver for server tests: speaks the agent protocol exactly as a real agent would
-(HTTP + the shared message classes in backend/utils/protocol.py), but runs nothing.
+(HTTP + the shared message classes in task_common/protocol.py), but runs nothing.
 
     agent = ProtocolAgent(server.url, cpu_cores=4, gpus="2x81920").register()
     reply = agent.heartbeat()                       # MainHeartbeatReply; start = hand-overs
@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Union
 
 import requests
 
-from backend.utils import protocol as p
+from task_common import protocol as p
 
 
 class ProtocolError(AssertionError):

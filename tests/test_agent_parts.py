@@ -17,7 +17,7 @@ from agent.state import AgentState, TaskRecord
 from agent.resource_util import ResourceUtil, parse_simulated_gpus
 from agent.sub_agent import Handover, SubAgentConfig
 from agent.sub_agent_process import EXIT_CRASHED, CpuPool, describe_sub_agent_exit, fork_sub_agent
-from backend.utils.protocol import REGISTER_MAIN_PATH, RegisterMain, TaskAssignment
+from task_common.protocol import REGISTER_MAIN_PATH, RegisterMain, TaskAssignment
 from tests.conftest import free_port
 from tests.helpers import wait_for
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 import websocket
 
-from backend.utils import protocol as p
+from task_common import protocol as p
 from tests.conftest import ServerProcess
 from tests.helpers import Api
 from tests.protocol_agent import ProtocolAgent, ProtocolError

@@ -12,7 +12,7 @@ from backend.models import Agent, AgentStatus, Task, TaskStatus
 from backend.services import agents as agent_service
 from backend.services import beat_buffer
 from backend.services.unit_of_work import unit_of_work
-from backend.utils import protocol as p
+from task_common import protocol as p
 from backend.utils.time import as_utc, utcnow
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from backend.utils import protocol as p
+from task_common import protocol as p
 from tests.helpers import Api
 from tests.protocol_agent import FakeSubAgent, ProtocolAgent
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.utils import protocol as p
+from task_common import protocol as p
 
 CONTRACT_ROUTES = [
     ("post", "/api/tasks"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.utils import protocol as p
+from task_common import protocol as p
 from tests.conftest import ServerProcess
 from tests.helpers import Api
 from tests.protocol_agent import FakeSubAgent, ProtocolAgent, ProtocolError

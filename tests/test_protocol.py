@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from backend.utils import protocol as p
+from task_common import protocol as p
 from tests.helpers import Api
 from tests.protocol_agent import ProtocolAgent, ProtocolError, Transport
 

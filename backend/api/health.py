@@ -2,7 +2,7 @@
 from flask import jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
-from backend.utils.protocol import PROTOCOL_VERSION
+from task_common.protocol import PROTOCOL_VERSION
 
 bp = APIBlueprint("health", __name__, url_prefix="/api", abp_tags=[Tag(name="health")])
 

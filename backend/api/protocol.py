@@ -8,7 +8,7 @@ from backend.api.errors import error_response
 from backend.services import agents as agent_service
 from backend.services import heartbeats
 from backend.services import sub_output as sub_output_service
-from backend.utils import protocol as p
+from task_common import protocol as p
 
 bp = APIBlueprint("agent_protocol", __name__, abp_tags=[Tag(name="agent protocol")])
 

@@ -1,7 +1,8 @@
 """Tables, enums and small pure helpers. No network, process or Flask imports."""
 from backend.models.agent import Agent, AgentStatus, AgentType
+from backend.models.server_identity import ServerIdentity
 from backend.models.task import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
 from backend.models.template import Template
 
-__all__ = ["Agent", "AgentStatus", "AgentType", "FINISHED_STATUSES", "Task", "TaskDependency",
-           "TaskStatus", "Template"]
+__all__ = ["Agent", "AgentStatus", "AgentType", "FINISHED_STATUSES", "ServerIdentity", "Task",
+           "TaskDependency", "TaskStatus", "Template"]

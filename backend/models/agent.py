@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Optional
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
@@ -45,6 +45,8 @@ class Agent(db.Model):
     task_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
     main_agent_id: Mapped[Optional[str]] = mapped_column(String(64))
     monitor_file: Mapped[str] = mapped_column(String(500), default="")
+    # A draining main agent takes no new tasks; its running ones finish (POST /api/agents/<id>/drain).
+    draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def is_online(self) -> bool:
@@ -66,4 +68,5 @@ class Agent(db.Model):
             "memory_total_mib": self.memory_total_mib, "gpu_info": list(self.gpu_info or []),
             "is_simulated_gpu": self.is_simulated_gpu, "task_id": self.task_id,
             "main_agent_id": self.main_agent_id, "monitor_file": self.monitor_file,
+            "draining": bool(self.draining),
         }

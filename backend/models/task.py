@@ -74,6 +74,8 @@ class Task(db.Model):
     holds_resources: Mapped[bool] = mapped_column(Boolean, default=False)
     handover_acked: Mapped[bool] = mapped_column(Boolean, default=False)  # the agent has it
     last_seen_time: Mapped[Optional[datetime]] = mapped_column(DateTime)  # lease: last sign of life
+    # Hand-overs agents refused (e.g. "already ran here"): past a few, the task fails with the reason.
+    handover_refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     dependency_links: Mapped[list[TaskDependency]] = relationship(
         foreign_keys=[TaskDependency.task_id], lazy="selectin", cascade="all, delete-orphan")

@@ -20,7 +20,7 @@ from backend.services import beat_buffer, logs
 from backend.services import tasks as task_service
 from backend.services.errors import Conflict, NotFound
 from backend.services.unit_of_work import unit_of_work
-from backend.utils import protocol as p
+from task_common import protocol as p
 from backend.utils.time import as_utc, utcnow
 
 log = structlog.get_logger()

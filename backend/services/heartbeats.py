@@ -17,7 +17,7 @@ from backend.services import beat_buffer, scheduler, signals, sub_output
 from backend.services import tasks as task_service
 from backend.services.errors import NotFound
 from backend.services.unit_of_work import unit_of_work
-from backend.utils import protocol as p
+from task_common import protocol as p
 from backend.utils.time import sqlite_datetime, utcnow
 
 log = structlog.get_logger()

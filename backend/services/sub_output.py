@@ -19,7 +19,7 @@ from backend.services import logs
 from backend.services import tasks as task_service
 from backend.services.errors import NotFound
 from backend.services.unit_of_work import unit_of_work
-from backend.utils import protocol as p
+from task_common import protocol as p
 
 log = structlog.get_logger()
 

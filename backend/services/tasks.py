@@ -12,7 +12,7 @@ from backend.models import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
 from backend.services import logs, signals
 from backend.services.errors import Conflict, InvalidInput, NotFound, TooLarge
 from backend.services.unit_of_work import after_commit, unit_of_work
-from backend.utils.protocol import describe_returncode
+from task_common.protocol import describe_returncode
 from backend.utils.time import utcnow
 
 log = structlog.get_logger()
