@@ -1,7 +1,7 @@
 """structlog set-up for the server, the main agent and the sub-agents alike.
 
-JSON lines go to `<log_dir>/<component>.log`; a console that is a TTY gets the same events in a
-readable renderer. When stderr is not a TTY (a service, a redirect to a file) it only gets warnings
+JSON lines go to `<log_dir>/<component>.log` (rotated by size, LOG_KEEP_FILES kept); a console
+that is a TTY gets the same events in a readable renderer. When stderr is not a TTY (a service, a redirect to a file) it only gets warnings
 and errors, as JSON: the file has everything, and rendering and writing every line twice cost the
 server ~1 ms per task (bench: throughput). Bind context (task_id, agent_id, request_id) with structlog.contextvars.
 
@@ -23,12 +23,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import structlog
 
 
-def configure_logging(component: str, log_dir: str | Path, level: str = "INFO") -> Path:
+# The JSON file rotates by size, keeping a few old files: a server or agent up for years must not
+# fill its disk with its own log (component.log, component.log.1, ... component.log.<KEEP>).
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
+LOG_KEEP_FILES = 5
+
+
+def configure_logging(component: str, log_dir: str | Path, level: str = "INFO", *,
+                      rotate_bytes: int = LOG_ROTATE_BYTES, keep_files: int = LOG_KEEP_FILES) -> Path:
     """Configure structlog + stdlib logging once per process; returns the JSON log file path."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +52,7 @@ def configure_logging(component: str, log_dir: str | Path, level: str = "INFO") 
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    file_handler = RotatingFileHandler(log_file, maxBytes=rotate_bytes, backupCount=keep_files, encoding="utf-8")
     file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer(), shared))
     is_tty = sys.stderr.isatty()
     console_renderer = structlog.dev.ConsoleRenderer(colors=True) if is_tty else structlog.processors.JSONRenderer()

@@ -44,10 +44,14 @@ def _parse_offset(raw: str) -> int:
 
 def _stream(ws, task_id: int, offset: int) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    topic = signals.task_topic(task_id)
+    with signals.Watch(signals.task_topic(task_id)) as change:
+        _stream_until_done(ws, task_id, offset, decoder, change)
+
+
+def _stream_until_done(ws, task_id: int, offset: int, decoder, change: signals.Watch) -> None:
     sent_status = None
     while ws.connected:
-        seen = signals.version(topic)
+        change.mark()
         task = task_service.get_task_by_id(task_id)
         status, exit_code, reason = task.status, task.exit_code, task.status_reason
         # A canceled task's process may still print until its sub-agent confirms the kill.
@@ -65,7 +69,7 @@ def _stream(ws, task_id: int, offset: int) -> None:
             ws.close()
             return
         if offset >= size:
-            signals.wait(topic, seen, IDLE_WAKE_S)
+            change.wait(IDLE_WAKE_S)
 
 
 def _send_new_output(ws, decoder, task_id: int, offset: int) -> tuple[int, int]:

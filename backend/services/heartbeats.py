@@ -30,7 +30,12 @@ def handle_main_heartbeat(msg: p.MainHeartbeat) -> p.MainHeartbeatReply:
     agent_service.check_protocol_version(msg.protocol_version, msg.agent_id)
     interval = current_app.config["MAIN_HEARTBEAT_INTERVAL_S"]
     deadline = time.monotonic() + min(msg.wait_s, current_app.config["LONG_POLL_MAX_S"])
-    seen = signals.version(signals.WORK)
+    with signals.Watch(signals.WORK) as work:  # from before the first look: no wake-up is missed
+        return _settle_and_assign(msg, interval, deadline, work)
+
+
+def _settle_and_assign(msg: p.MainHeartbeat, interval: float, deadline: float,
+                       work: signals.Watch) -> p.MainHeartbeatReply:
     with unit_of_work():
         agent = db.session.get(Agent, msg.agent_id)
         if agent is None or agent.type != AgentType.MAIN.value:
@@ -41,7 +46,7 @@ def handle_main_heartbeat(msg: p.MainHeartbeat) -> p.MainHeartbeatReply:
         refused = {r.task_id for r in msg.rejected}  # not handed straight back to the agent that refused it
         start += _assign(agent, refused, placed)  # also sets available_cpu_cores
     while not start and time.monotonic() < deadline:
-        seen = signals.wait(signals.WORK, seen, deadline - time.monotonic())
+        work.wait(deadline - time.monotonic())
         with unit_of_work():
             start = _assign(db.session.get(Agent, msg.agent_id), refused)
     return p.MainHeartbeatReply(start=start, kill_task_ids=kill, next_interval_s=interval)
@@ -93,10 +98,11 @@ _TOUCH_PLACED = (update(Task.__table__).where(Task.__table__.c.id.in_(bindparam(
 
 def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None) -> list[p.TaskAssignment]:
     """Hand over every waiting task that fits (find_task_for_agent), recording where it runs, and
-    set the agent's available_cpu_cores."""
+    set the agent's available_cpu_cores. A draining agent gets nothing; its free room is still shown."""
     cap = scheduler.capacity_of(agent, placed)
+    found = [] if agent.draining else scheduler.find_task_for_agent(agent, cap, MAX_TASKS_PER_REPLY, skip)
     out = []
-    for task, gpu_ids in scheduler.find_task_for_agent(agent, cap, MAX_TASKS_PER_REPLY, skip):
+    for task, gpu_ids in found:
         task_service.transition(task, TaskStatus.RUNNING, None)
         task.agent_id, task.gpu_ids, task.holds_resources = agent.id, gpu_ids, True
         task.handover_acked, task.sub_agent_id, task.last_seen_time = False, None, utcnow()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import structlog
 from flask import current_app
@@ -18,8 +20,16 @@ from backend.services.errors import InvalidInput
 
 log = structlog.get_logger()
 
+
+class _LockEntry:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock, self.users = threading.Lock(), 0
+
+
 _locks_guard = threading.Lock()
-_locks: dict[int, threading.Lock] = {}
+_locks: dict[int, _LockEntry] = {}
 
 
 @dataclass
@@ -47,9 +57,26 @@ def log_size(task_id: int) -> int:
         return 0
 
 
-def _lock_for(task_id: int) -> threading.Lock:
+@contextmanager
+def _task_log_locked(task_id: int) -> Iterator[None]:
+    """One writer per task log at a time. An entry lives only while a write holds or waits for it, so
+    the map never keeps one lock per task ever run (long life)."""
     with _locks_guard:
-        return _locks.setdefault(task_id, threading.Lock())
+        entry = _locks.setdefault(task_id, _LockEntry())
+        entry.users += 1
+    try:
+        with entry.lock:
+            yield
+    finally:
+        with _locks_guard:
+            entry.users -= 1
+            if not entry.users:
+                del _locks[task_id]
+
+
+def held_log_locks() -> int:
+    """How many task-log locks exist now (for tests of the long-life bound)."""
+    return len(_locks)
 
 
 def append_task_log(task_id: int, offset: int, raw: bytes) -> int:
@@ -57,7 +84,7 @@ def append_task_log(task_id: int, offset: int, raw: bytes) -> int:
 
     Raises OSError when the disk refuses; the file is then cut back to its previous size.
     """
-    with _lock_for(task_id):
+    with _task_log_locked(task_id):
         # os-level calls, not open(): no buffer object, no isatty probe (this runs for every beat with output)
         fd = os.open(log_path(task_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
