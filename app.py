@@ -1,6 +1,9 @@
 """Start the task_system server: REST API, WebSocket and the web UI, in one process.
 
-    python app.py [--host H] [--port P] [--data-dir DIR] [--token TOKEN]
+    python app.py [--host H] [--port P] [--data-dir DIR] [--token TOKEN] [--database-url URL]
+
+Every setting is checked before the server starts (config.py): a bad one stops it with one line
+naming the flag or TASK_SYSTEM_ variable, exit code 2.
 
 Runs gunicorn with one gevent worker: one process, one thread, a greenlet per connection, so
 in-process state (the write lock, the change signals) is shared by every request. Agents keep a
@@ -17,19 +20,28 @@ import ipaddress
 import os
 import sys
 
-from config import Config, load_config
+from config import DEFAULTS, SettingError, load_config, unknown_variables
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="app.py", description="Run the task_system server.")
-    parser.add_argument("--host", default=None, help=f"address to listen on (default {Config.HOST})")
-    parser.add_argument("--port", type=int, default=None, help=f"port (default {Config.PORT})")
-    parser.add_argument("--data-dir", default=None, help=f"database and logs (default {Config.DATA_DIR}/)")
-    parser.add_argument("--token", default=None, help="require this access token (or set TASK_SYSTEM_TOKEN)")
-    args = parser.parse_args(argv)
-    if args.port is not None and not 0 < args.port < 65536:
-        parser.error("--port must be between 1 and 65535")
-    return args
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its errors on one line, like every other bad setting (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(argv: list[str]) -> dict[str, str]:
+    """The flags given, as setting overrides ({"PORT": "8080"}); config.py checks their values. A flag
+    overrides its TASK_SYSTEM_<NAME> variable and is named after it: DATA_DIR is --data-dir."""
+    parser = ArgumentParser(prog="app.py", description="Run the task_system server.")
+    parser.add_argument("--host", dest="HOST", help=f"address to listen on (default {DEFAULTS['HOST']})")
+    parser.add_argument("--port", dest="PORT", help=f"port (default {DEFAULTS['PORT']})")
+    parser.add_argument("--data-dir", dest="DATA_DIR", metavar="DIR", help=f"database and logs (default {DEFAULTS['DATA_DIR']}/)")
+    parser.add_argument("--token", dest="TOKEN", help="require this access token (or set TASK_SYSTEM_TOKEN)")
+    parser.add_argument("--database-url", dest="DATABASE_URL", metavar="URL",
+                        help="database (default sqlite:///<data-dir>/database/task_system.db; "
+                             "or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB)")
+    return {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
 
 
 def is_loopback(host: str) -> bool:
@@ -51,15 +63,32 @@ def data_dir_problem(data_dir: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    overrides = {k: v for k, v in {"HOST": args.host, "PORT": args.port, "DATA_DIR": args.data_dir,
-                                   "TOKEN": args.token}.items() if v is not None}
-    settings = load_config(overrides)
+    overrides = parse_args(argv)
+    try:
+        settings = load_config(overrides)
+    except SettingError as exc:
+        flag = "--" + exc.key.lower().replace("_", "-")
+        return refuse(flag if exc.key in overrides else exc.source, exc.problem)
+    misspelt = unknown_variables(os.environ)
+    for name, suggestion in misspelt:
+        hint = f"; did you mean {suggestion}?" if suggestion else " (ignored)"
+        print(f"app.py: warning: {name} is not a setting{hint}", file=sys.stderr, flush=True)
     problem = data_dir_problem(settings["DATA_DIR"])
     if problem:
-        print(f"app.py: error: --data-dir {settings['DATA_DIR']}: {problem}", file=sys.stderr)
-        return 2
+        from_env = "DATA_DIR" not in overrides and "TASK_SYSTEM_DATA_DIR" in os.environ
+        source = "TASK_SYSTEM_DATA_DIR" if from_env else "--data-dir"
+        return refuse(f"{source} {settings['DATA_DIR']}", problem)
+    serve(settings, overrides, misspelt)
+    return 0
 
+
+def refuse(name: str, problem: str) -> int:
+    print(f"app.py: error: {name}: {problem}", file=sys.stderr, flush=True)
+    return 2
+
+
+def serve(settings: dict, overrides: dict[str, str], misspelt: list[tuple[str, str | None]]) -> None:
+    """Run gunicorn (one gevent worker) until it stops; the worker builds the app from the same overrides."""
     from gunicorn.app.base import BaseApplication
 
     import structlog
@@ -95,10 +124,11 @@ def main(argv: list[str]) -> int:
             if not app.config["TOKEN"] and not is_loopback(settings["HOST"]):
                 log.warning("auth_disabled_on_public_address", host=settings["HOST"],
                             hint="this server runs bash for anyone who can reach it; set --token")
+            for name, suggestion in misspelt:
+                log.warning("setting_unknown", variable=name, suggestion=suggestion)
             return app
 
     Server().run()
-    return 0
 
 
 if __name__ == "__main__":

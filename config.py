@@ -1,65 +1,180 @@
-"""Server configuration in one class. Every attribute can be overridden by an environment
-variable named TASK_SYSTEM_<ATTRIBUTE> (e.g. TASK_SYSTEM_SUB_AGENT_LEASE_S=30), or by a dict
-passed to create_app(config). Tests shrink the intervals; users get the seed's 2 s / 1 s."""
+"""Server settings, typed and checked in one place (pydantic-settings).
+
+Each setting comes from, in rising order: its default here, the environment variable
+TASK_SYSTEM_<NAME> (e.g. TASK_SYSTEM_SUB_AGENT_LEASE_S=30), then a dict passed to load_config() (app.py's
+flags, or create_app(config) in tests). A bad value raises SettingError naming the variable or key.
+Imports only the stdlib, pydantic and pydantic-settings, so an agent box (no SQLAlchemy) can import it.
+"""
 from __future__ import annotations
 
-import os
-from typing import Any, Optional
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Optional
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "TASK_SYSTEM_"
+# TASK_SYSTEM_* variables that other programs read: the CLI's server address, the id a running task
+# gets, the web UI's dev-server target. Known, so they are not reported as misspelt settings.
+OTHER_VARIABLES = ("TASK_SYSTEM_URL", "TASK_SYSTEM_SUB_AGENT_ID", "TASK_SYSTEM_API")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_BOOLEANS = {"yes": True, "true": True, "1": True, "on": True, "no": False, "false": False, "0": False, "off": False}
+DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 
 
-class Config:
-    DATA_DIR: str = "data"
-    HOST: str = "127.0.0.1"
-    PORT: int = 5000
-    # When set, every API call, WebSocket and agent must present it (Authorization: Bearer ...).
-    TOKEN: Optional[str] = None
-
-    MAIN_HEARTBEAT_INTERVAL_S: float = 2.0
-    SUB_HEARTBEAT_INTERVAL_S: float = 1.0
-    # A main agent is offline after this long without a heartbeat (a few missed beats).
-    AGENT_OFFLINE_AFTER_S: float = 6.0
-    # A running task whose sub-agent is silent this long (and not reported alive by its main agent) fails.
-    SUB_AGENT_LEASE_S: float = 15.0
-    # After the server itself starts, agents get this long to come back before anything is declared lost.
-    RESTART_GRACE_S: float = 15.0
-    LIVENESS_CHECK_INTERVAL_S: float = 1.0
-    # The longest a main agent's heartbeat is held open waiting for work (long poll).
-    LONG_POLL_MAX_S: float = 2.0
-    # How long a finished sub-agent stays in the agents page's default ("recent") view.
-    RECENT_SUB_AGENTS_S: float = 600.0
-
-    MAX_SCRIPT_BYTES: int = 1_000_000
-    MAX_REQUEST_BYTES: int = 16 * 1024 * 1024
-    MAX_LOG_READ_BYTES: int = 4 * 1024 * 1024
-    # Open connections the server takes at once (agents keep one each; long polls and WebSockets hold
-    # theirs): gunicorn's worker_connections. Each is a greenlet, not a thread (see app.py).
-    SERVER_CONNECTIONS: int = 4096
-    # SQLite connections, made as needed. A request holds one from its first query to its end.
-    DB_POOL_SIZE: int = 64
-    LOG_LEVEL: str = "INFO"
-    # Start the background liveness thread (off for in-process unit tests that drive it by hand).
-    RUN_BACKGROUND_JOBS: bool = True
+@dataclass(frozen=True)
+class Must:
+    """What a setting's value must be, as the end of "must ...": the error when pydantic's own check fails."""
+    text: str
 
 
-def load_config(overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Defaults from Config, then TASK_SYSTEM_* environment variables, then explicit overrides."""
-    values: dict[str, Any] = {}
-    for key, default in vars(Config).items():
-        if not key.isupper():
-            continue
-        raw = os.environ.get(ENV_PREFIX + key)
-        values[key] = default if raw is None else _cast(raw, Config.__annotations__.get(key, "str"))
-    values.update(overrides or {})
-    return values
+class SettingError(ValueError):
+    """A bad setting: `key` is its name (PORT), `source` where the value came from (TASK_SYSTEM_PORT, or
+    PORT for an explicit override), `problem` what is wrong with it."""
+
+    def __init__(self, key: str, source: str, problem: str):
+        super().__init__(f"{source}: {problem}")
+        self.key, self.source, self.problem = key, source, problem
 
 
-def _cast(raw: str, annotation: str) -> Any:
-    if "bool" in annotation:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if "int" in annotation:
-        return int(raw)
-    if "float" in annotation:
-        return float(raw)
-    return raw or None
+def _parse_bool(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.strip().lower() not in _BOOLEANS:
+            raise ValueError("must be one of yes/no/true/false/1/0/on/off")
+        return _BOOLEANS[value.strip().lower()]
+    return value
+
+
+def _not_blank(value: Optional[str]) -> Optional[str]:
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _database_url(value: Optional[str]) -> Optional[str]:
+    """A URL SQLAlchemy can parse, for a driver the server has. sqlalchemy is imported here, not at the
+    top, because agents import this module without having it."""
+    if value is None:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError("must be a database URL such as sqlite:///PATH or "
+                         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB") from None
+    if url.drivername not in DATABASE_DRIVERS:
+        raise ValueError(f"must use one of the drivers {', '.join(DATABASE_DRIVERS)}, "
+                         f"e.g. postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError("must name a database file, e.g. sqlite:////srv/task_system/task_system.db")
+    return value
+
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), Must("be a number of seconds greater than 0")]
+Size = Annotated[int, Field(gt=0), Must("be a whole number greater than 0")]
+Text = Annotated[str, AfterValidator(_not_blank), Must("be text")]
+Boolean = Annotated[bool, BeforeValidator(_parse_bool), Must("be one of yes/no/true/false/1/0/on/off")]
+
+
+class Settings(BaseSettings):
+    """Every server setting, its default and its bounds; the descriptions become README's table."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, case_sensitive=True, extra="ignore")
+
+    DATA_DIR: Text = Field("data", description="Database (SQLite) and logs.")
+    HOST: Text = Field("127.0.0.1", description="Address to listen on.")
+    PORT: Annotated[int, Field(ge=1, le=65535), Must("be an integer between 1 and 65535")] = Field(
+        5000, description="Port to listen on.")
+    TOKEN: Annotated[Optional[str], AfterValidator(_not_blank), Must("be text")] = Field(
+        None, description="When set, every API call, WebSocket and agent must present it (Authorization: Bearer ...).")
+    DATABASE_URL: Annotated[Optional[str], AfterValidator(_database_url), Must("be text")] = Field(
+        None, description="SQLAlchemy URL of the database; unset: sqlite:///<DATA_DIR>/database/task_system.db. "
+                          "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB works too.")
+    MAIN_HEARTBEAT_INTERVAL_S: Seconds = Field(2.0, description="How often a main agent beats.")
+    SUB_HEARTBEAT_INTERVAL_S: Seconds = Field(1.0, description="How often a sub-agent (one per running task) beats.")
+    AGENT_OFFLINE_AFTER_S: Seconds = Field(6.0, description="A main agent is offline after this long without a heartbeat.")
+    SUB_AGENT_LEASE_S: Seconds = Field(
+        15.0, description="A running task whose sub-agent is silent this long (and not reported alive by its main agent) fails.")
+    RESTART_GRACE_S: Seconds = Field(
+        15.0, description="After the server starts, agents get this long to come back before anything is declared lost.")
+    LIVENESS_CHECK_INTERVAL_S: Seconds = Field(1.0, description="How often agents and leases are checked.")
+    LONG_POLL_MAX_S: Seconds = Field(2.0, description="The longest a main agent's heartbeat is held open waiting for work.")
+    RECENT_SUB_AGENTS_S: Seconds = Field(
+        600.0, description="How long a finished sub-agent stays in the agents page's default (recent) view.")
+    MAX_SCRIPT_BYTES: Size = Field(1_000_000, description="Largest task script.")
+    MAX_REQUEST_BYTES: Size = Field(16 * 1024 * 1024, description="Largest request body.")
+    MAX_LOG_READ_BYTES: Size = Field(4 * 1024 * 1024, description="Most task-log bytes one read returns.")
+    # Each is a greenlet, not a thread (see app.py): agents keep one each; long polls and WebSockets hold theirs.
+    SERVER_CONNECTIONS: Size = Field(4096, description="Open connections the server takes at once (gunicorn's worker_connections).")
+    DB_POOL_SIZE: Size = Field(
+        64, description="Database connections, made as needed; a request holds one from its first query to its end.")
+    LOG_LEVEL: Annotated[Literal[LOG_LEVELS], BeforeValidator(_upper), Must(f"be one of {', '.join(LOG_LEVELS)}")] = Field(
+        "INFO", description="Least level written to the system log (DEBUG, INFO, WARNING, ERROR).")
+    RUN_BACKGROUND_JOBS: Boolean = Field(
+        True, description="Run the liveness checks (off only for in-process tests that drive them by hand).")
+    NOTIFY_URLS: Annotated[list[Text], NoDecode, BeforeValidator(_split_commas), Must("be a comma-separated list")] = Field(
+        default_factory=list, description="Comma-separated URLs to notify (reserved; nothing sends to them yet).")
+
+
+DEFAULTS: dict[str, Any] = {name: field.get_default(call_default_factory=True)
+                            for name, field in Settings.model_fields.items()}
+KNOWN_VARIABLES = frozenset({ENV_PREFIX + name for name in Settings.model_fields} | set(OTHER_VARIABLES))
+
+
+def load_config(overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Every setting, checked (SettingError if one is bad), plus the overrides that are not settings
+    (Flask keys such as TESTING or SQLALCHEMY_*), unchanged. DATABASE_URL is never None here."""
+    overrides = dict(overrides or {})
+    known = {key: value for key, value in overrides.items() if key in Settings.model_fields}
+    try:
+        values = Settings(**known).model_dump()
+    except ValidationError as exc:
+        raise _setting_error(exc.errors()[0], known) from None
+    values["DATABASE_URL"] = values["DATABASE_URL"] or default_database_url(values["DATA_DIR"])
+    return {**overrides, **values}
+
+
+def default_database_url(data_dir: str) -> str:
+    return f"sqlite:///{Path(data_dir).resolve() / 'database' / 'task_system.db'}"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, Optional[str]]]:
+    """(name, closest known name or None) for each TASK_SYSTEM_* variable that nothing reads: a misspelling."""
+    known = {name[len(ENV_PREFIX):]: name for name in KNOWN_VARIABLES}
+    # Matched without the prefix, which every name shares and would make anything look close.
+    return [(name, next((known[m] for m in difflib.get_close_matches(name[len(ENV_PREFIX):], known, n=1)), None))
+            for name in sorted(environ) if name.startswith(ENV_PREFIX) and name not in KNOWN_VARIABLES]
+
+
+def _setting_error(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> SettingError:
+    key = str(error["loc"][0])
+    source = key if key in overrides else ENV_PREFIX + key
+    if error["type"] == "value_error":
+        problem = str(error["ctx"]["error"])
+    else:
+        problem = "must " + next(m.text for m in Settings.model_fields[key].metadata if isinstance(m, Must))
+    return SettingError(key, source, f"{problem}{_shown(key, error['input'])}")
+
+
+def _shown(key: str, value: Any) -> str:
+    """' (got VALUE)', with a token left out and a database password hidden."""
+    if key == "TOKEN":
+        return ""
+    if key == "DATABASE_URL" and isinstance(value, str):
+        value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)
+    return f" (got {value!r})"

@@ -27,7 +27,7 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
     settings["DATA_DIR"] = str(data_dir)
     for sub in ("database", "logs/tasks", "logs/system"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
-    settings.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{data_dir / 'database' / 'task_system.db'}")
+    settings.setdefault("SQLALCHEMY_DATABASE_URI", settings["DATABASE_URL"])
     # Requests past the pool size wait for a connection; a unit of work takes its connection before the
     # write lock (services/unit_of_work.py), so the lock holder never waits for one.
     settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": settings["DB_POOL_SIZE"], "max_overflow": 0})

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from config import Config
+from config import DEFAULTS
 from tests.helpers import Api
 
 def assert_contract_error_shape(response) -> None:
@@ -84,7 +84,7 @@ def api(shared_client) -> Api:
 def test_script_over_max_script_bytes_is_413(api):
     """script_content of MAX_SCRIPT_BYTES + 1 bytes (1 MB default) answers 413 in the error shape;
     exactly MAX_SCRIPT_BYTES (counted in UTF-8 bytes) is accepted."""
-    limit = Config.MAX_SCRIPT_BYTES
+    limit = DEFAULTS["MAX_SCRIPT_BYTES"]
     too_big = api.post("/api/tasks", json=task_body(script_content="#" * (limit + 1)))
     assert too_big.status_code == 413, too_big.text[:200]
     assert_contract_error_shape(too_big)
@@ -98,7 +98,7 @@ def test_script_over_max_script_bytes_is_413(api):
 
 def test_body_over_max_request_bytes_is_413(api):
     """A request body larger than MAX_REQUEST_BYTES (16 MiB) is refused with 413, not read whole."""
-    resp = api.post("/api/tasks", data=b"{" + b" " * (Config.MAX_REQUEST_BYTES + 1) + b"}",
+    resp = api.post("/api/tasks", data=b"{" + b" " * (DEFAULTS["MAX_REQUEST_BYTES"] + 1) + b"}",
                     headers={"Content-Type": "application/json"}, timeout=60)
     assert resp.status_code == 413
     assert_contract_error_shape(resp)
