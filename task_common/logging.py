@@ -6,7 +6,7 @@ and errors, as JSON: the file has everything, and rendering and writing every li
 server ~1 ms per task (bench: throughput). Bind context (task_id, agent_id, request_id) with structlog.contextvars.
 
 Event names (noun_pastverb; reuse these, add new ones here):
-  server_started, server_stopping, auth_disabled_on_public_address, request_failed, unhandled_error,
+  server_started, server_stopping, auth_disabled_on_public_address, setting_unknown, request_failed, unhandled_error,
   task_created, task_status_changed, task_assigned, task_handover_resent, task_canceled,
   template_created, template_updated, template_deleted,
   agent_registered, agent_went_offline, agent_came_back, sub_agent_registered, sub_agent_refused, sub_agent_gave_up,
