@@ -3,7 +3,8 @@
     python app.py [--host H] [--port P] [--data-dir DIR] [--token TOKEN] [--database-url URL]
 
 Every setting is checked before the server starts (config.py): a bad one stops it with one line
-naming the flag or TASK_SYSTEM_ variable, exit code 2.
+naming the flag or TASK_SYSTEM_ variable, exit code 2. So does a database that cannot be brought to this
+release's schema (backend/services/schema.py upgrades it, after a backup, before gunicorn starts).
 
 Runs gunicorn with one gevent worker: one process, one thread, a greenlet per connection, so
 in-process state (the write lock, the change signals) is shared by every request. Agents keep a
@@ -19,6 +20,7 @@ import gc
 import ipaddress
 import os
 import sys
+from pathlib import Path
 
 from config import DEFAULTS, SettingError, load_config, unknown_variables
 
@@ -36,7 +38,8 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     parser = ArgumentParser(prog="app.py", description="Run the task_system server.")
     parser.add_argument("--host", dest="HOST", help=f"address to listen on (default {DEFAULTS['HOST']})")
     parser.add_argument("--port", dest="PORT", help=f"port (default {DEFAULTS['PORT']})")
-    parser.add_argument("--data-dir", dest="DATA_DIR", metavar="DIR", help=f"database and logs (default {DEFAULTS['DATA_DIR']}/)")
+    parser.add_argument("--data-dir", dest="DATA_DIR", metavar="DIR",
+                        help=f"database and logs (default {DEFAULTS['DATA_DIR']}/)")
     parser.add_argument("--token", dest="TOKEN", help="require this access token (or set TASK_SYSTEM_TOKEN)")
     parser.add_argument("--database-url", dest="DATABASE_URL", metavar="URL",
                         help="database (default sqlite:///<data-dir>/database/task_system.db; "
@@ -78,8 +81,25 @@ def main(argv: list[str]) -> int:
         from_env = "DATA_DIR" not in overrides and "TASK_SYSTEM_DATA_DIR" in os.environ
         source = "TASK_SYSTEM_DATA_DIR" if from_env else "--data-dir"
         return refuse(f"{source} {settings['DATA_DIR']}", problem)
+    problem = database_problem(settings)
+    if problem:
+        return refuse("database", problem)
     serve(settings, overrides, misspelt)
     return 0
+
+
+def database_problem(settings: dict) -> str | None:
+    """Bring the schema to this release's before gunicorn starts (backend/services/schema.py), so that
+    an unusable or newer database is one line here, not a worker traceback; why not, or None."""
+    from backend.services import schema
+    from task_common.logging import configure_logging
+
+    configure_logging("server", Path(settings["DATA_DIR"]) / "logs" / "system", settings["LOG_LEVEL"])
+    try:
+        schema.upgrade_database(settings["DATABASE_URL"], settings["DATA_DIR"])
+    except schema.SchemaError as exc:
+        return str(exc)
+    return None
 
 
 def refuse(name: str, problem: str) -> int:

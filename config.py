@@ -85,10 +85,15 @@ def _database_url(value: Optional[str]) -> Optional[str]:
     return value
 
 
+Port = Annotated[int, Field(ge=1, le=65535), Must("be an integer between 1 and 65535")]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), Must("be a number of seconds greater than 0")]
 Size = Annotated[int, Field(gt=0), Must("be a whole number greater than 0")]
 Text = Annotated[str, AfterValidator(_not_blank), Must("be text")]
 Boolean = Annotated[bool, BeforeValidator(_parse_bool), Must("be one of yes/no/true/false/1/0/on/off")]
+LogLevel = Annotated[Literal[LOG_LEVELS], BeforeValidator(_upper), Must(f"be one of {', '.join(LOG_LEVELS)}")]
+Token = Annotated[Optional[str], AfterValidator(_not_blank), Must("be text")]
+DatabaseUrl = Annotated[Optional[str], AfterValidator(_database_url), Must("be text")]
+UrlList = Annotated[list[Text], NoDecode, BeforeValidator(_split_commas), Must("be a comma-separated list")]
 
 
 class Settings(BaseSettings):
@@ -98,37 +103,40 @@ class Settings(BaseSettings):
 
     DATA_DIR: Text = Field("data", description="Database (SQLite) and logs.")
     HOST: Text = Field("127.0.0.1", description="Address to listen on.")
-    PORT: Annotated[int, Field(ge=1, le=65535), Must("be an integer between 1 and 65535")] = Field(
-        5000, description="Port to listen on.")
-    TOKEN: Annotated[Optional[str], AfterValidator(_not_blank), Must("be text")] = Field(
+    PORT: Port = Field(5000, description="Port to listen on.")
+    TOKEN: Token = Field(
         None, description="When set, every API call, WebSocket and agent must present it (Authorization: Bearer ...).")
-    DATABASE_URL: Annotated[Optional[str], AfterValidator(_database_url), Must("be text")] = Field(
+    DATABASE_URL: DatabaseUrl = Field(
         None, description="SQLAlchemy URL of the database; unset: sqlite:///<DATA_DIR>/database/task_system.db. "
                           "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB works too.")
     MAIN_HEARTBEAT_INTERVAL_S: Seconds = Field(2.0, description="How often a main agent beats.")
     SUB_HEARTBEAT_INTERVAL_S: Seconds = Field(1.0, description="How often a sub-agent (one per running task) beats.")
-    AGENT_OFFLINE_AFTER_S: Seconds = Field(6.0, description="A main agent is offline after this long without a heartbeat.")
+    AGENT_OFFLINE_AFTER_S: Seconds = Field(
+        6.0, description="A main agent is offline after this long without a heartbeat.")
     SUB_AGENT_LEASE_S: Seconds = Field(
-        15.0, description="A running task whose sub-agent is silent this long (and not reported alive by its main agent) fails.")
+        15.0, description="A running task whose sub-agent is silent this long (and not reported alive by its "
+                          "main agent) fails.")
     RESTART_GRACE_S: Seconds = Field(
-        15.0, description="After the server starts, agents get this long to come back before anything is declared lost.")
+        15.0, description="After the server starts, agents get this long to come back before anything is "
+                          "declared lost.")
     LIVENESS_CHECK_INTERVAL_S: Seconds = Field(1.0, description="How often agents and leases are checked.")
-    LONG_POLL_MAX_S: Seconds = Field(2.0, description="The longest a main agent's heartbeat is held open waiting for work.")
+    LONG_POLL_MAX_S: Seconds = Field(
+        2.0, description="The longest a main agent's heartbeat is held open waiting for work.")
     RECENT_SUB_AGENTS_S: Seconds = Field(
         600.0, description="How long a finished sub-agent stays in the agents page's default (recent) view.")
     MAX_SCRIPT_BYTES: Size = Field(1_000_000, description="Largest task script.")
     MAX_REQUEST_BYTES: Size = Field(16 * 1024 * 1024, description="Largest request body.")
     MAX_LOG_READ_BYTES: Size = Field(4 * 1024 * 1024, description="Most task-log bytes one read returns.")
     # Each is a greenlet, not a thread (see app.py): agents keep one each; long polls and WebSockets hold theirs.
-    SERVER_CONNECTIONS: Size = Field(4096, description="Open connections the server takes at once (gunicorn's worker_connections).")
+    SERVER_CONNECTIONS: Size = Field(
+        4096, description="Open connections the server takes at once (gunicorn's worker_connections).")
     DB_POOL_SIZE: Size = Field(
         64, description="Database connections, made as needed; a request holds one from its first query to its end.")
-    LOG_LEVEL: Annotated[Literal[LOG_LEVELS], BeforeValidator(_upper), Must(f"be one of {', '.join(LOG_LEVELS)}")] = Field(
-        "INFO", description="Least level written to the system log (DEBUG, INFO, WARNING, ERROR).")
+    LOG_LEVEL: LogLevel = Field("INFO", description="Least level logged.")
     RUN_BACKGROUND_JOBS: Boolean = Field(
         True, description="Run the liveness checks (off only for in-process tests that drive them by hand).")
-    NOTIFY_URLS: Annotated[list[Text], NoDecode, BeforeValidator(_split_commas), Must("be a comma-separated list")] = Field(
-        default_factory=list, description="Comma-separated URLs to notify (reserved; nothing sends to them yet).")
+    NOTIFY_URLS: UrlList = Field(
+        default_factory=list, description="Comma-separated URLs to notify (reserved: nothing sends to them yet).")
 
 
 DEFAULTS: dict[str, Any] = {name: field.get_default(call_default_factory=True)

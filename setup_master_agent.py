@@ -4,12 +4,14 @@
         [--work-dir DIR] [--simulate-gpus COUNTxMIB] [--state-dir DIR] [--token TOKEN]
         [--kill-grace-s S] [--log-level LEVEL]
 
+A bad flag (or a blank TASK_SYSTEM_TOKEN) stops it with one line naming it, exit code 2.
 Stops on SIGINT/SIGTERM: the first takes no new tasks and leaves running ones to finish (a restarted
 agent adopts them); a second one also kills the running tasks.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import sys
@@ -23,9 +25,20 @@ from task_common.logging import configure_logging
 ROOT = Path(__file__).resolve().parent
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block), as the server's app.py does."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _server_url(value: str) -> str:
     parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    try:
+        is_url = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 0) >= 0
+    except ValueError:  # a port that is not a number in 0..65535
+        is_url = False
+    if not is_url:
         raise argparse.ArgumentTypeError(f"expected a URL such as http://host:5000, got {value!r}")
     return value.rstrip("/")
 
@@ -36,8 +49,8 @@ def _non_negative(kind):
             number = kind(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-        if number < 0:
-            raise argparse.ArgumentTypeError(f"must be 0 or more, got {value!r}")
+        if not math.isfinite(number) or number < 0:
+            raise argparse.ArgumentTypeError(f"must be a number, 0 or more, got {value!r}")
         return number
     return parse
 
@@ -50,10 +63,26 @@ def _simulated_gpus(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be blank")
+    return value
+
+
+def dir_problem(path: Path) -> str | None:
+    """Why the agent could not write there, or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None if os.access(path, os.W_OK | os.X_OK) else "not writable"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Start a task_system main agent on this machine.")
+    """The flags, checked; the token defaults to $TASK_SYSTEM_TOKEN, and both directories exist."""
+    parser = ArgumentParser(prog="setup_master_agent.py", description="Start a task_system main agent on this machine.")
     parser.add_argument("--server", required=True, type=_server_url, help="server URL, e.g. http://host:5000")
-    parser.add_argument("--name", default=socket.gethostname(), help="agent name (default: hostname)")
+    parser.add_argument("--name", default=socket.gethostname(), type=_not_blank, help="agent name (default: hostname)")
     parser.add_argument("--cpu-cores", type=_non_negative(int), default=None,
                         help="cores to offer (default: detected, honouring cgroup quotas and affinity)")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "user_code",
@@ -62,8 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="declare simulated GPUs instead of reading NVML, e.g. 2x81920")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="agent id, running tasks, spool and logs (default: data/agents/<name>/)")
-    parser.add_argument("--token", default=os.environ.get("TASK_SYSTEM_TOKEN"),
-                        help="server token (default: $TASK_SYSTEM_TOKEN)")
+    parser.add_argument("--token", type=_not_blank, default=None, help="server token (default: $TASK_SYSTEM_TOKEN)")
     parser.add_argument("--kill-grace-s", type=_non_negative(float), default=10.0,
                         help="seconds between SIGTERM and SIGKILL when a task is killed")
     parser.add_argument("--output-flush-s", type=_non_negative(float), default=0.2,
@@ -71,16 +99,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
-    if not args.name.strip():
-        parser.error("--name must not be blank")
+    if args.token is None:
+        args.token = os.environ.get("TASK_SYSTEM_TOKEN")
+        if args.token is not None and not args.token.strip():
+            parser.error("TASK_SYSTEM_TOKEN: must not be blank (unset it for a server without a token)")
+    args.work_dir = args.work_dir.resolve()
+    args.state_dir = (args.state_dir or ROOT / "data" / "agents" / args.name).resolve()
+    for flag, path in (("--work-dir", args.work_dir), ("--state-dir", args.state_dir)):
+        problem = dir_problem(path)
+        if problem:
+            parser.error(f"{flag} {path}: {problem}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    state_dir = (args.state_dir or ROOT / "data" / "agents" / args.name).resolve()
-    work_dir = args.work_dir.resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
+    state_dir, work_dir = args.state_dir, args.work_dir
     log_file = configure_logging("main-agent", state_dir / "logs", args.log_level)
     print(f"main agent {args.name!r}: logs in {log_file}", flush=True)
     resources = ResourceUtil(simulate_gpus=parse_simulated_gpus(args.simulate_gpus)
