@@ -1,35 +1,63 @@
 # The two fresh-machine commands (see README.md):
 #   make run    install everything, build the web UI, start the server + a local main agent
 #   make test   install everything (incl. Debian's chromium for UI tests) and run every test
+# An agent-only box: make install-agent, then .venv/bin/python setup_master_agent.py --server URL
+# Steps run only when their inputs changed (stamp files): a second `make run` starts at once.
 PY ?= python3
-VENV := .venv
+VENV ?= .venv
 VPY := $(VENV)/bin/python
 PORT ?= 5000
 HOST ?= 127.0.0.1
+DATA_DIR ?= data
+UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
+	frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: run test install install-dev frontend browser test-python test-frontend bench bench-smoke reliability-soak backup clean
+.PHONY: run test install install-dev install-agent preflight preflight-agent frontend browser \
+	test-python test-frontend bench bench-smoke reliability-soak fresh-install-check backup clean
+
+preflight:
+	@PY=$(PY) bash scripts/preflight.sh python node
+
+preflight-agent:
+	@PY=$(PY) bash scripts/preflight.sh python
 
 $(VPY):
 	$(PY) -m venv $(VENV)
 
-install: $(VPY)
+$(VENV)/.installed-agent: requirements-agent.txt constraints.txt | $(VPY)
+	$(VPY) -m pip install -q -r requirements-agent.txt -c constraints.txt
+	@touch $@
+
+$(VENV)/.installed-runtime: requirements.txt requirements-agent.txt constraints.txt | $(VPY)
 	$(VPY) -m pip install -q -r requirements.txt -c constraints.txt
+	@touch $@ $(VENV)/.installed-agent
 
-install-dev: $(VPY)
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-runtime
 	$(VPY) -m pip install -q -r requirements-dev.txt -c constraints.txt
+	@touch $@
 
-frontend:
-	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+install-agent: preflight-agent $(VENV)/.installed-agent
+install: preflight $(VENV)/.installed-runtime
+install-dev: preflight $(VENV)/.installed-dev
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+frontend/dist/index.html: frontend/node_modules/.installed $(UI_SOURCES)
+	cd frontend && npm run build
+
+frontend: preflight frontend/dist/index.html
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 run: install frontend
-	HOST=$(HOST) PORT=$(PORT) PY=$(VPY) bash scripts/run_local.sh
+	HOST=$(HOST) PORT=$(PORT) DATA_DIR=$(DATA_DIR) PY=$(VPY) bash scripts/run_local.sh
 
 test: install-dev frontend browser test-frontend test-python
 
-test-frontend:
+test-frontend: frontend/node_modules/.installed
 	cd frontend && npm test
 
 test-python:
@@ -41,6 +69,10 @@ bench: install-dev
 # CI runs this: every scenario at toy size, to prove the benchmark code works (timings never asserted)
 bench-smoke: install-dev
 	$(VPY) -m bench --quick
+
+# CI runs this: `make run` from a venv that never saw requirements-dev.txt, one task through it
+fresh-install-check:
+	bash scripts/fresh_install_check.sh
 
 reliability-soak: install-dev
 	$(VPY) -m pytest tests/reliability -m soak -p no:cacheprovider
