@@ -1,4 +1,4 @@
-"""Agent routes for people: the agent tree and single agents."""
+"""Agent routes for people: the agent tree, single agents, and drain / resume / forget a main agent."""
 from __future__ import annotations
 
 from typing import Literal
@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel
 
 from backend.api.schemas import AgentPath
-from backend.models import AgentType
+from backend.models import Agent, AgentType
 from backend.services import agents as agent_service
 
 bp = APIBlueprint("agents", __name__, url_prefix="/api", abp_tags=[Tag(name="agents")])
@@ -27,9 +27,33 @@ def list_agents(query: AgentListQuery):
 
 @bp.get("/agents/<agent_id>")
 def get_agent(path: AgentPath):
-    agent = agent_service.get_agent_by_id(path.agent_id)
+    return jsonify(_agent_json(agent_service.get_agent_by_id(path.agent_id)))
+
+
+@bp.post("/agents/<agent_id>/drain")
+def drain_agent(path: AgentPath):
+    """The main agent takes no new tasks; the ones it runs finish. Draining twice is fine; a sub-agent: 409."""
+    return jsonify(_agent_json(agent_service.drain_agent(path.agent_id)))
+
+
+@bp.post("/agents/<agent_id>/resume")
+def resume_agent(path: AgentPath):
+    """Undo drain: the main agent takes new tasks again."""
+    return jsonify(_agent_json(agent_service.resume_agent(path.agent_id)))
+
+
+@bp.delete("/agents/<agent_id>", responses={204: None})
+def forget_agent(path: AgentPath):
+    """Forget an offline main agent and its sub-agents (their tasks keep the agent ids). Online, or
+    with tasks still running: 409. If the box comes back with that id, it registers as new."""
+    agent_service.forget_agent(path.agent_id)
+    return "", 204
+
+
+def _agent_json(agent: Agent) -> dict:
+    """The agent's JSON; a main agent's carries all its sub-agents (a read, for the answer only)."""
     body = agent.to_dict()
     if agent.type == AgentType.MAIN.value:
         [(_, subs)] = agent_service.get_all_agents(all_sub_agents=True, main_agent_id=agent.id)
         body["sub_agents"] = [s.to_dict() for s in subs]
-    return jsonify(body)
+    return body

@@ -1,4 +1,5 @@
-"""Agent use cases: registration, queries for the UI, and liveness (check_agents_status).
+"""Agent use cases: registration, queries for the UI, liveness (check_agents_status), and what
+people do with a main agent: drain, resume, forget.
 
 Heartbeats live in services/heartbeats.py.
 """
@@ -11,15 +12,15 @@ from typing import Optional
 
 import structlog
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import lazyload
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
-from backend.services import beat_buffer, logs
+from backend.services import beat_buffer, logs, signals
 from backend.services import tasks as task_service
 from backend.services.errors import Conflict, NotFound
-from backend.services.unit_of_work import unit_of_work
+from backend.services.unit_of_work import after_commit, unit_of_work
 from task_common import protocol as p
 from backend.utils.time import as_utc, utcnow
 
@@ -167,3 +168,54 @@ def check_agents_status() -> None:
             task_service.fail_task(task, f"agent lost: no sign of the task for {silent:.0f} s "
                                          f"(sub-agent and main agent {task.agent_id} silent)")
             task.holds_resources = False
+
+def drain_agent(agent_id: str) -> Agent:
+    """The main agent takes no new tasks (heartbeats._assign); the ones it runs finish. Idempotent."""
+    return _set_draining(agent_id, True)
+
+
+def resume_agent(agent_id: str) -> Agent:
+    """Undo drain_agent: the agent takes tasks again, from its current long poll on. Idempotent."""
+    return _set_draining(agent_id, False)
+
+
+def _set_draining(agent_id: str, draining: bool) -> Agent:
+    with unit_of_work(keep_loaded=True):
+        agent = _get_main_agent(agent_id, "drained or resumed")
+        if agent.draining != draining:  # only a change is logged
+            agent.draining = draining
+            log.info("agent_drained" if draining else "agent_resumed")
+            if not draining:  # wake its long-polling heartbeat: waiting tasks may fit now
+                after_commit(lambda: signals.notify(signals.WORK))
+    return agent
+
+
+def forget_agent(agent_id: str) -> None:
+    """Delete an offline main agent and its sub-agents. Their tasks keep agent_id and sub_agent_id;
+    if the box comes back with that id it simply registers again (create_main_agent)."""
+    with unit_of_work():
+        agent = _get_main_agent(agent_id, "forgotten")
+        if agent.is_online:
+            raise Conflict("agent_online", f"Agent {agent_id} is online; stop it before forgetting it.")
+        # Its tasks' sub-agents may still run (and beat) while their main agent is gone; wait for them
+        # to finish or be declared lost (SUB_AGENT_LEASE_S).
+        running = list(db.session.scalars(select(Task.id).where(Task.agent_id == agent_id,
+                                                                Task.status == TaskStatus.RUNNING.value)))
+        if running:
+            raise Conflict("agent_has_running_tasks",
+                           f"Agent {agent_id} still has running tasks ({', '.join(map(str, running))}); "
+                           "forget it once they finished.")
+        subs = db.session.execute(delete(Agent).where(Agent.type == AgentType.SUB.value,
+                                                      Agent.main_agent_id == agent_id)).rowcount
+        db.session.delete(agent)
+        log.info("agent_forgotten", sub_agents=subs)
+
+
+def _get_main_agent(agent_id: str, action: str) -> Agent:
+    agent = db.session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound("agent_not_found", f"Agent {agent_id} does not exist.")
+    structlog.contextvars.bind_contextvars(agent_id=agent.id)
+    if agent.type != AgentType.MAIN.value:
+        raise Conflict("agent_not_main", f"Agent {agent_id} is a sub-agent; only a main agent can be {action}.")
+    return agent

@@ -102,6 +102,8 @@ export interface Agent {
   monitor_file?: string | null
   hostname?: string | null
   is_simulated_gpu?: boolean
+  /** A draining main agent takes no new tasks; its running ones finish. */
+  draining: boolean
   sub_agents?: Agent[]
 }
 
@@ -274,6 +276,20 @@ export function listAgents(subAgents: 'recent' | 'all' = 'recent'): Promise<Agen
 
 export function getAgent(id: string | number): Promise<Agent> {
   return request('GET', `/agents/${encodeURIComponent(String(id))}`)
+}
+
+/** The main agent takes no new tasks; the ones it runs finish. Answers the agent with its sub-agents. */
+export function drainAgent(id: string | number): Promise<Agent> {
+  return request('POST', `/agents/${encodeURIComponent(String(id))}/drain`)
+}
+
+export function resumeAgent(id: string | number): Promise<Agent> {
+  return request('POST', `/agents/${encodeURIComponent(String(id))}/resume`)
+}
+
+/** Forgets an offline main agent and its sub-agents (the server answers 409 while it is online). */
+export function forgetAgent(id: string | number): Promise<void> {
+  return request('DELETE', `/agents/${encodeURIComponent(String(id))}`)
 }
 
 export function getHealth(): Promise<{ status: string; version?: string }> {

@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { mount } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import * as api from '@/api'
 import type { Agent } from '@/api'
 import AgentCard from '@/components/agents/AgentCard.vue'
 import { i18n } from '@/i18n'
+import { useAgentsStore } from '@/store/agents'
 import { coresInUse, gpuMemoryPercent } from '@/utils/agents'
 
 function agent(overrides: Partial<Agent> = {}): Agent {
@@ -25,6 +28,7 @@ function agent(overrides: Partial<Agent> = {}): Agent {
       { index: 1, name: 'Sim A100', utilization: 0, memory_used: 0, memory_total: 81920, simulated: true },
     ],
     is_simulated_gpu: true,
+    draining: false,
     sub_agents: [],
     ...overrides,
   }
@@ -61,5 +65,81 @@ describe('AgentCard', () => {
     const wrapper = mountCard(agent({ id: 'sub-7', type: 'sub', task_id: 7, is_simulated_gpu: false }))
     await wrapper.get('[data-testid="agent-task-link-sub-7"]').trigger('click')
     expect(wrapper.emitted('open-task')).toEqual([[7]])
+  })
+})
+
+describe('AgentCard actions', () => {
+  const mountCard = (a: Agent) => mount(AgentCard, { props: { agent: a }, global: { plugins: [i18n] } })
+  const shown = (wrapper: ReturnType<typeof mountCard>) =>
+    ['agent-drain', 'agent-resume', 'agent-forget', 'agent-draining'].filter((id) =>
+      wrapper.find(`[data-testid="${id}"]`).exists(),
+    )
+
+  it('offers Drain on an online main agent, and emits it with the agent', async () => {
+    const a = agent()
+    const wrapper = mountCard(a)
+    expect(shown(wrapper)).toEqual(['agent-drain'])
+    expect(wrapper.get('[data-testid="agent-drain"]').text()).toBe('Drain')
+    await wrapper.get('[data-testid="agent-drain"]').trigger('click')
+    expect(wrapper.emitted('drain')).toEqual([[a]])
+  })
+
+  it('shows the draining tag and offers Resume on a draining agent', async () => {
+    const a = agent({ draining: true })
+    const wrapper = mountCard(a)
+    expect(shown(wrapper)).toEqual(['agent-resume', 'agent-draining'])
+    expect(wrapper.get('[data-testid="agent-card-main-1"]').attributes('data-draining')).toBe('true')
+    await wrapper.get('[data-testid="agent-resume"]').trigger('click')
+    expect(wrapper.emitted('resume')).toEqual([[a]])
+  })
+
+  it('offers Forget only on an offline main agent', async () => {
+    const a = agent({ status: 'offline' })
+    const wrapper = mountCard(a)
+    expect(shown(wrapper)).toEqual(['agent-drain', 'agent-forget'])
+    await wrapper.get('[data-testid="agent-forget"]').trigger('click')
+    expect(wrapper.emitted('forget')).toEqual([[a]])
+  })
+
+  it('offers nothing on a sub-agent, online or not', () => {
+    for (const status of ['online', 'offline'] as const) {
+      expect(shown(mountCard(agent({ id: 'sub-7', type: 'sub', task_id: 7, status })))).toEqual([])
+    }
+  })
+})
+
+describe('agents store actions', () => {
+  beforeEach(() => {
+    setActivePinia(createPinia())
+    vi.restoreAllMocks()
+  })
+
+  const sub = agent({ id: 'sub-7', type: 'sub', task_id: 7 })
+  const listed = () => [agent({ sub_agents: [sub] }), agent({ id: 'main-2', status: 'offline' })]
+
+  it('drain and resume put the answer in place and keep the listed sub-agents', async () => {
+    const store = useAgentsStore()
+    store.mains = listed()
+    const drainAgent = vi.spyOn(api, 'drainAgent').mockResolvedValue(agent({ draining: true, sub_agents: [] }))
+    await store.drain('main-1')
+    expect(drainAgent).toHaveBeenCalledWith('main-1')
+    expect(store.mains[0]).toMatchObject({ id: 'main-1', draining: true, sub_agents: [sub] })
+    const resumeAgent = vi.spyOn(api, 'resumeAgent').mockResolvedValue(agent({ draining: false }))
+    await store.resume('main-1')
+    expect(resumeAgent).toHaveBeenCalledWith('main-1')
+    expect(store.mains[0].draining).toBe(false)
+  })
+
+  it('forget drops the agent from the list, and passes a refusal on untouched', async () => {
+    const store = useAgentsStore()
+    store.mains = listed()
+    const forgetAgent = vi.spyOn(api, 'forgetAgent')
+    forgetAgent.mockRejectedValueOnce(new api.ApiError(409, 'agent_online', 'Agent main-2 is online.'))
+    await expect(store.forget('main-2')).rejects.toMatchObject({ status: 409, code: 'agent_online' })
+    expect(store.mains).toHaveLength(2)
+    forgetAgent.mockResolvedValueOnce(undefined)
+    await store.forget('main-2')
+    expect(forgetAgent).toHaveBeenLastCalledWith('main-2')
+    expect(store.mains.map((m) => m.id)).toEqual(['main-1'])
   })
 })

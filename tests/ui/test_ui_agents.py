@@ -1,5 +1,5 @@
-"""The agents page in a real browser: the main agent's card with its simulated GPUs as bars, and the
-sub-agent card that appears under it while a task runs."""
+"""The agents page in a real browser: the main agent's card with its simulated GPUs as bars, the
+sub-agent card that appears under it while a task runs, and its Drain / Resume buttons."""
 from __future__ import annotations
 
 import pytest
@@ -46,3 +46,27 @@ def test_agents_page_shows_main_agent_gpu_bars_and_a_running_sub_agent(page: Pag
     link.click()  # opens the task's details
     expect(page.get_by_test_id("task-detail-dialog").get_by_test_id("task-detail-status")).to_have_attribute(
         "data-status", "running")
+
+
+def test_drain_button_marks_the_agent_draining_and_resume_undoes_it(page: Page, api):
+    main = next(a for a in api.get("/api/agents").json() if a["name"] == "ui-agent")
+
+    def draining() -> bool:
+        return api.get(f"/api/agents/{main['id']}").json()["draining"]
+
+    assert draining() is False
+    page.goto("/agents")
+    card = page.get_by_test_id(f"agent-card-{main['id']}")
+    try:
+        card.get_by_test_id("agent-drain").click()
+        expect(card.get_by_test_id("agent-draining")).to_have_text("Draining")
+        expect(card).to_have_attribute("data-draining", "true")
+        expect(card.get_by_test_id("agent-forget")).to_have_count(0)  # online: nothing to forget
+        wait_for(draining, 10, message="the API to show the agent draining")
+
+        card.get_by_test_id("agent-resume").click()
+        expect(card.get_by_test_id("agent-draining")).to_have_count(0)
+        expect(card.get_by_test_id("agent-drain")).to_be_visible()
+        wait_for(lambda: draining() is False, 10, message="the API to show the agent resumed")
+    finally:
+        api.post(f"/api/agents/{main['id']}/resume")  # the session's agent takes tasks for the next tests

@@ -128,6 +128,20 @@ const en = {
     memory: 'Memory',
     hostname: 'Host',
     gpuUtil: 'Util',
+    draining: 'Draining',
+    drain: {
+      button: 'Drain',
+      done: 'Agent "{name}" takes no new tasks; its running tasks finish.',
+    },
+    resume: {
+      button: 'Resume',
+      done: 'Agent "{name}" takes new tasks again.',
+    },
+    forget: {
+      button: 'Forget',
+      confirm: 'Forget the offline agent "{name}" ({id}) and its sub-agents? Their tasks keep the agent id. If the agent starts again, it registers as new.',
+      done: 'Agent "{name}" forgotten.',
+    },
   },
   templates: {
     add: 'Add template',

@@ -130,6 +130,20 @@ const zh: Messages = {
     memory: '内存',
     hostname: '主机',
     gpuUtil: '使用率',
+    draining: '排空中',
+    drain: {
+      button: '排空',
+      done: 'Agent「{name}」不再接收新任务，运行中的任务会继续完成。',
+    },
+    resume: {
+      button: '恢复',
+      done: 'Agent「{name}」恢复接收新任务。',
+    },
+    forget: {
+      button: '移除',
+      confirm: '确定移除离线的 Agent「{name}」（{id}）及其子 Agent 吗？相关任务记录保留 Agent ID。该 Agent 再次启动时会作为新 Agent 注册。',
+      done: 'Agent「{name}」已移除。',
+    },
   },
   templates: {
     add: '添加模板',

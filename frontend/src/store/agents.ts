@@ -17,5 +17,23 @@ export const useAgentsStore = defineStore('agents', () => {
     showAllSubAgents.value = value
   }
 
-  return { mains, showAllSubAgents, loaded, fetchAll, setShowAllSubAgents }
+  /** Puts the server's answer in place of the listed main agent, keeping the sub-agents it shows. */
+  function replaceMain(updated: Agent): void {
+    mains.value = mains.value.map((m) => (m.id === updated.id ? { ...updated, sub_agents: m.sub_agents } : m))
+  }
+
+  async function drain(id: Agent['id']): Promise<void> {
+    replaceMain(await api.drainAgent(id))
+  }
+
+  async function resume(id: Agent['id']): Promise<void> {
+    replaceMain(await api.resumeAgent(id))
+  }
+
+  async function forget(id: Agent['id']): Promise<void> {
+    await api.forgetAgent(id)
+    mains.value = mains.value.filter((m) => m.id !== id)
+  }
+
+  return { mains, showAllSubAgents, loaded, fetchAll, setShowAllSubAgents, drain, resume, forget }
 })
