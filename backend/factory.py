@@ -12,9 +12,10 @@ from flask import g, request
 from flask_openapi3 import Info, OpenAPI
 from sqlalchemy import event
 
-from backend import models  # noqa: F401 (tables must be known before create_all)
+from backend import models  # noqa: F401 (every table on db.metadata)
 from backend.api.errors import register_error_handlers, validation_error_response
-from backend.extensions import db, sock
+from backend.extensions import db, migrate, sock
+from backend.services import schema
 from task_common.logging import configure_logging
 from config import load_config
 
@@ -39,12 +40,13 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
                   # declared even when no token is set: an absent scheme is emitted as null, invalid OpenAPI
                   security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
                   validation_error_status=400, validation_error_callback=validation_error_response)
+    schema.upgrade_database(settings["SQLALCHEMY_DATABASE_URI"], data_dir)  # app.py did already: a read
     app.config.update(settings)
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(schema.MIGRATIONS_DIR))  # `flask db ...` (backend/migrations/README.md)
     with app.app_context():
-        _configure_sqlite(db.engine)
-        db.create_all()
-        _add_missing_indexes(db.engine)
+        if db.engine.dialect.name == "sqlite":
+            _configure_sqlite(db.engine)
     _register_routes(app)
     register_error_handlers(app)
     _register_request_context(app)
@@ -62,14 +64,6 @@ def _configure_sqlite(engine) -> None:
         cursor.close()
 
     engine.dispose()  # connections made before the listener existed get the pragmas too
-
-
-def _add_missing_indexes(engine) -> None:
-    """create_all() makes missing tables, not an existing table's new indexes: a database made by an
-    older version gets them here (CREATE INDEX IF NOT EXISTS). Columns still need a real migration."""
-    for table in db.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(bind=engine, checkfirst=True)
 
 
 def _register_routes(app: OpenAPI) -> None:

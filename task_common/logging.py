@@ -18,7 +18,8 @@ Event names (noun_pastverb; reuse these, add new ones here):
   gpu_monitoring_unavailable, gpu_read_failed, task_kill_failed, sub_agent_spawn_failed, server_unreachable,
   agent_unknown_to_server, main_heartbeat_sent, sub_heartbeat_sent, task_handover_ignored,
   task_process_start_failed, task_output_complete, task_handover_rejected, liveness_check_failed,
-  output_uploaded, output_upload_refused
+  output_uploaded, output_upload_refused,
+  database_backed_up, database_migrated
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def configure_logging(component: str, log_dir: str | Path, level: str = "INFO", 
     root = logging.getLogger()
     root.handlers[:] = [file_handler, console]
     root.setLevel(level.upper())
-    for noisy in ("werkzeug", "urllib3", "gunicorn.access"):
+    # alembic.runtime.migration: "Context impl SQLiteImpl." at every server start (database_migrated says what ran)
+    for noisy in ("werkzeug", "urllib3", "gunicorn.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return log_file
 
