@@ -5,24 +5,19 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backend.services.schema import copy_sqlite  # noqa: E402
+
 
 def backup(db_path: Path, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    dst = sqlite3.connect(out)
-    try:
-        src.backup(dst)  # copies a consistent snapshot, even while the server writes
-        ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        dst.close()
-        src.close()
-    if ok != "ok":
-        raise RuntimeError(f"backup failed its integrity check: {ok}")
+    verdict = copy_sqlite(db_path, out)
+    if verdict != "ok":
+        raise RuntimeError(f"backup failed its integrity check: {verdict}")
     return out
 
 

@@ -46,7 +46,7 @@ class Task(db.Model):
         # it does not walk every waiting task (bench: scale). Partial, so that the planner can never
         # pick it for the scan above; scheduler.py names it (INDEXED BY) in its own query.
         Index("ix_tasks_coreless", "status", "priority", "id", "gpu_count", "gpu_memory",
-              sqlite_where=text("cpu_cores = 0")),
+              sqlite_where=text("cpu_cores = 0"), postgresql_where=text("cpu_cores = 0")),
         # The task list: status + name filters answered from the index, newest first (bench: scale).
         Index("ix_tasks_list", "status", "id", "name"),
         Index("ix_tasks_placement", "agent_id", "holds_resources"),  # an agent's reserved resources

@@ -104,25 +104,31 @@ def _migration_engine(url: str) -> Engine:
 
 
 def _backup_sqlite(url: URL, data_dir: Path, current: Optional[str], head: str) -> Optional[Path]:
-    """Copy a SQLite database aside with the online backup API (as scripts/backup_db.py does)."""
+    """Copy a SQLite database aside before its schema changes."""
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = data_dir / "backups" / f"task_system-before-{head}-{stamp}.db"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"{Path(url.database).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    target = sqlite3.connect(out)
-    try:
-        source.backup(target)
-        verdict = target.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        target.close()
-        source.close()
+    verdict = copy_sqlite(Path(url.database), out)
     if verdict != "ok":
         raise SchemaError(f"the copy taken before upgrading ({out}) failed its integrity check: {verdict}")
     log.info("database_backed_up", path=str(out), size_bytes=out.stat().st_size, from_revision=current,
              to_revision=head)
     return out
+
+
+def copy_sqlite(db_path: Path, out: Path) -> str:
+    """A consistent copy of a SQLite database, even while the server writes to it (SQLite's online
+    backup API); returns the copy's integrity_check verdict ("ok")."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    target = sqlite3.connect(out)
+    try:
+        source.backup(target)
+        return target.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        target.close()
+        source.close()
 
 
 def _first_line(exc: Exception) -> str:
