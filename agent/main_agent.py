@@ -3,6 +3,11 @@
 It registers with a stable id (kept in the state file), heartbeats machine usage and the tasks it
 runs, forks a sub-agent for each new assignment (deduplicated by task id, across restarts too),
 reports sub-agents that died, and adopts the sub-agents a previous run of itself left running.
+
+What it remembers is per server identity (agent/state.py): when the server behind the URL turns out
+to be another one (a reset database, another server), it takes up that server's memory and leaves
+the old server's tasks out of everything it reports; their sub-agents, still on the box, keep
+counting against the cores and GPUs it offers until they exit.
 """
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import psutil
 import structlog
 
 from agent import process_tree
@@ -26,7 +30,8 @@ from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
 from agent.state import AgentState, TaskRecord
 from agent.sub_agent import EXIT_FINISHED, EXIT_REFUSED, Handover, SubAgentConfig
 from agent.sub_agent_process import (
-    CpuPool, SubAgentProcess, describe_sub_agent_exit, find_live_sub_agent, fork_sub_agent,
+    CpuPool, SubAgentProcess, SubAgentTable, describe_sub_agent_exit, find_live_sub_agent, fork_sub_agent,
+    kill_lost_task, process_create_time,
 )
 from task_common.protocol import (
     MainHeartbeat, MainHeartbeatReply, RegisterMain, TaskAssignment, TaskReport,
@@ -69,10 +74,10 @@ class MainAgent:
         self.state = AgentState.load(config.state_dir)
         self.state_changed = False  # saved by save_state() at the end of the tick
         self.cpus = CpuPool(usable_cpu_ids()[:config.cpu_cores])
-        self.subs: dict[int, SubAgentProcess] = {}
+        self.subs = SubAgentTable()
         self.died: dict[int, str] = {}  # task id -> reason, until a heartbeat delivered it
-        self.rejected: dict[int, str] = {}
-        self.finished_ids: set[int] = set()
+        self.rejected: dict[int, str] = {}  # hand-overs refused -> why, until a heartbeat delivered it
+        self.started = 0  # sub-agents the last start_assigned started
         self.reply: Optional[MainHeartbeatReply] = None
         self.interval_s = DEFAULT_HEARTBEAT_INTERVAL_S
         self.sub_interval_s = 1.0
@@ -92,10 +97,12 @@ class MainAgent:
         Each tick, in order:
           1. reap_finished        - notice exited sub-agents; a lost one is reported and its task killed
           2. share_gpu_usage      - NVML's reading of each task's processes, for its sub-agent to report
-          3. send_heartbeat       - usage, running/died/rejected tasks; long-polls while capacity is free
-          4. start_assigned       - create_sub_agent (a fork) per new assignment, never a task twice
+          3. send_heartbeat       - usage, running/died/rejected tasks; long-polls while capacity is free;
+                                    a reply from another server switches memories (follow_server_identity)
+          4. start_assigned       - create_sub_agent (a fork) per new assignment, never a task twice;
+                                    one that already ran here is refused, and reported
           5. apply_cancels        - kill_task_ids: stop the task's sub-agent, SIGKILL it if it hangs
-          6. sleep_until_next_tick
+          6. sleep_until_next_tick - at once only after starting a task (or a held long poll)
         The state file is saved once per tick that started or reaped a sub-agent (save_state).
         Only this loop catches unexpected errors (agent_tick_failed) and goes on.
         """
@@ -136,14 +143,16 @@ class MainAgent:
             self.terminate_sub_agents()
 
     def register(self) -> None:
-        """Register (with our saved id, if any) until the server answers; 4xx is fatal."""
+        """Register (with our id at this server, if any) until the server answers; 4xx is fatal.
+        An answer from another server than our memory's switches to that server's memory first."""
         gpus = self.resources.get_gpu_info()
         memory = self.resources.get_machine_memory_usage()
-        message = RegisterMain(agent_id=self.state.agent_id, name=self.config.name,
-                               hostname=socket.gethostname(), cpu_cores=self.config.cpu_cores,
-                               memory_total_mib=int(memory.total_mib), gpus=gpus,
-                               monitor_file=str(self.config.log_file))
         while not self.stopping:
+            message = RegisterMain(agent_id=self.state.current.agent_id, server_id=self.state.server_id,
+                                   name=self.config.name, hostname=socket.gethostname(),
+                                   cpu_cores=self.subs.cores_left(self.config.cpu_cores),
+                                   memory_total_mib=int(memory.total_mib), gpus=self.subs.gpus_left(gpus),
+                                   monitor_file=str(self.config.log_file))
             try:
                 reply = self.client.register_main(message)
             except ServerUnavailable as exc:
@@ -151,29 +160,51 @@ class MainAgent:
                 continue
             except ServerRejected as exc:
                 raise AgentError(f"the server refused to register this agent: {exc}") from exc
-            self.state.agent_id = reply.agent_id
+            if self.follow_server_identity(reply.server_id) and self.state.current.agent_id not in (
+                    None, reply.agent_id):
+                continue  # this server knew us before, under the id it gave then
+            self.state.current.agent_id = reply.agent_id
             self.state.save(self.config.state_dir)
             self.interval_s, self.sub_interval_s = reply.heartbeat_interval_s, reply.sub_heartbeat_interval_s
             structlog.contextvars.bind_contextvars(agent_id=reply.agent_id)
             log.info("agent_registered", name=self.config.name, cpu_cores=self.config.cpu_cores,
-                     gpus=len(gpus), adopted_tasks=sorted(self.subs))
+                     gpus=len(gpus), adopted_tasks=sorted(self.subs.current))
             return
 
     def adopt_sub_agents(self) -> None:
-        """Sub-agents a previous run started and that still run are ours again; the others are reaped."""
-        for task_id, record in list(self.state.tasks.items()):
-            process = find_live_sub_agent(record)
-            sub = SubAgentProcess(record, is_child=False, process=process)
-            self.subs[task_id] = sub
-            if process is None:
-                self.handle_sub_agent_exit(sub, None)
-                continue
-            self.cpus.claim(record.cpu_ids)
-            log.info("sub_agent_adopted", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=record.pid)
+        """Sub-agents a previous run started and that still run are ours again (whichever server's
+        task they run); the others are reaped."""
+        for server_id, memory in [(None, self.state.current), *self.state.other_servers.items()]:
+            for task_id, record in list(memory.tasks.items()):
+                process = find_live_sub_agent(record)
+                sub = SubAgentProcess(record, is_child=False, process=process)
+                self.subs.add(sub, server_id)
+                if process is None:
+                    self.handle_sub_agent_exit(sub, None, server_id)
+                    continue
+                self.cpus.claim(record.cpu_ids)
+                log.info("sub_agent_adopted", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=record.pid,
+                         other_server_id=server_id)
+
+    def follow_server_identity(self, server_id: Optional[str]) -> bool:
+        """True when the server is another one than our memory's: its memory is taken up, the old
+        server's sub-agents go on (counted, never reported) and its pending reports are dropped."""
+        old = self.state.server_id
+        if server_id is None:  # a server from before identities: nothing to compare
+            return False
+        if not self.state.use_server(server_id):
+            self.state_changed = self.state_changed or old is None  # adopted a memory of no known server
+            return False
+        log.warning("server_identity_changed", old=old, new=server_id, old_tasks_running=sorted(self.subs.current))
+        self.subs.switch_server(old, server_id)
+        self.died.clear()  # the new server never placed those tasks; the old one's lease settles them
+        self.rejected.clear()
+        self.reply, self.state_changed = None, True
+        return True
 
     def cleanup(self) -> None:
         """Stop without touching running tasks: their sub-agents go on and a restarted agent adopts them."""
-        log.info("main_agent_stopping", running_task_ids=sorted(self.subs),
+        log.info("main_agent_stopping", running_task_ids=sorted(self.subs.current),
                  tasks_killed=self.stop_signals > 1)
         self.state.save(self.config.state_dir)
         self.client.close()
@@ -187,26 +218,26 @@ class MainAgent:
             self.state_changed = False
 
     def terminate_sub_agents(self) -> None:
-        for sub in self.subs.values():
+        for _, sub in self.subs.all():
             sub.send_signal(signal.SIGTERM)  # the sub-agent kills its task and reports the end
 
     # -- the tick's steps -------------------------------------------------------------------------
 
     def reap_finished(self) -> None:
-        for sub in list(self.subs.values()):
+        for server_id, sub in self.subs.all():
             has_exited, returncode = sub.poll()
             if has_exited:
-                self.handle_sub_agent_exit(sub, returncode)
-        process_tree.reap_exited_children(keep=self.child_pids())
+                self.handle_sub_agent_exit(sub, returncode, server_id)
+        process_tree.reap_exited_children(keep=self.subs.child_pids())
 
     def share_gpu_usage(self) -> None:
         """Sub-agents are forks and must not call NVML (see ResourceUtil.after_fork): read it for them."""
         now = time.monotonic()
-        if not self.resources.has_nvml or not self.subs or now - self.gpu_shared_at < self.sub_interval_s:
+        if not self.resources.has_nvml or not self.subs.all() or now - self.gpu_shared_at < self.sub_interval_s:
             return
         self.gpu_shared_at = now
         snapshot = self.resources.get_gpu_processes()
-        for sub in self.subs.values():
+        for _, sub in self.subs.all():
             pids = [sub.record.pid, *process_tree.descendant_pids(sub.record.pid)]
             usage = self.resources.get_process_gpu_usage(pids, sub.record.gpu_ids, snapshot)
             Spool(self.config.state_dir, sub.record.sub_agent_id).write_gpu_usage(usage)
@@ -225,8 +256,9 @@ class MainAgent:
             if exc.status != 404:
                 raise
             reply = MainHeartbeatReply(known=False, next_interval_s=self.interval_s)
-        if not reply.known:
-            log.warning("agent_unknown_to_server")
+        if self.follow_server_identity(reply.server_id) or not reply.known:
+            if not reply.known:
+                log.warning("agent_unknown_to_server")
             self.register()
             return
         for report in message.died:
@@ -240,10 +272,10 @@ class MainAgent:
     def heartbeat_message(self) -> MainHeartbeat:
         memory = self.resources.get_machine_memory_usage()
         return MainHeartbeat(
-            agent_id=self.state.agent_id, cpu_cores=self.config.cpu_cores,
+            agent_id=self.state.current.agent_id, cpu_cores=self.subs.cores_left(self.config.cpu_cores),
             cpu_usage=self.resources.get_machine_cpu_usage(), memory_usage=memory.percent,
             memory_used_mib=int(memory.used_mib), memory_total_mib=int(memory.total_mib),
-            gpus=self.resources.get_gpu_info(), running_task_ids=sorted(self.subs),
+            gpus=self.subs.gpus_left(self.resources.get_gpu_info()), running_task_ids=sorted(self.subs.current),
             died=[TaskReport(task_id=t, reason=r) for t, r in self.died.items()],
             rejected=[TaskReport(task_id=t, reason=r) for t, r in self.rejected.items()],
             wait_s=min(self.interval_s, 60.0) if self.has_free_capacity() else 0.0)
@@ -251,35 +283,43 @@ class MainAgent:
     def has_free_capacity(self) -> bool:
         if self.stopping:
             return False
-        return sum(s.record.cpu_cores for s in self.subs.values()) < self.config.cpu_cores
+        return self.subs.cores_held() < self.config.cpu_cores
 
     def start_assigned(self) -> None:
+        """A sub-agent per new hand-over; one we must not run is refused, and the refusal reported."""
+        self.started = 0
         for assignment in self.reply.start if self.reply else []:
             task_id = assignment.task_id
-            if task_id in self.subs or task_id in self.died or task_id in self.rejected:
+            if task_id in self.subs.current or task_id in self.died or task_id in self.rejected:
                 continue  # the server resends until it sees our report; never start twice
-            if task_id in self.finished_ids:
-                log.warning("task_handover_ignored", task_id=task_id, reason="already ran here")
-                continue
-            self.create_sub_agent(assignment)
+            if self.state.current.has_finished(task_id):
+                self.refuse_handover(task_id, "already ran here")
+            elif self.create_sub_agent(assignment):
+                self.started += 1
+
+    def refuse_handover(self, task_id: int, reason: str) -> None:
+        """Report it (MainHeartbeat.rejected): the server re-queues the task, or fails it after a few."""
+        self.rejected[task_id] = reason
+        log.warning("task_handover_refused", task_id=task_id, reason=reason)
 
     def apply_cancels(self) -> None:
         """kill_task_ids: SIGTERM the sub-agent (it kills its task and reports); SIGKILL it if it hangs."""
         now = time.monotonic()
         for task_id in self.reply.kill_task_ids if self.reply else []:
-            sub = self.subs.get(task_id)
+            sub = self.subs.current.get(task_id)
             if sub is not None and sub.kill_deadline is None:
                 sub.kill_deadline = now + self.config.kill_grace_s + SUB_AGENT_EXIT_GRACE_S
                 sub.send_signal(signal.SIGTERM)
                 log.info("task_kill_sent", task_id=task_id, signal="SIGTERM", target="sub-agent")
-        for task_id, sub in self.subs.items():
+        for task_id, sub in self.subs.current.items():
             if sub.kill_deadline is not None and now > sub.kill_deadline:
                 sub.send_signal(signal.SIGKILL)  # reaped as lost next tick, which kills the task tree
                 log.warning("task_kill_sent", task_id=task_id, signal="SIGKILL", target="sub-agent")
 
     def sleep_until_next_tick(self) -> None:
-        """Right away after a hand-over or a held long poll; else until an interval after the last send."""
-        if self.stopping or (self.reply is not None and self.reply.start):
+        """Right away after starting a task or a held long poll; else until an interval after the last
+        send (a hand-over resent or refused is no reason to hurry: the server resends it every beat)."""
+        if self.stopping or self.started:
             return
         held = self.reply is not None and self.waited_s > 0 \
             and time.monotonic() - self.sent_at >= MIN_LONG_POLL_S
@@ -292,27 +332,29 @@ class MainAgent:
 
     # -- sub-agents -------------------------------------------------------------------------------
 
-    def create_sub_agent(self, assignment: TaskAssignment) -> None:
+    def create_sub_agent(self, assignment: TaskAssignment) -> bool:
+        """Fork the task's sub-agent; False (and the hand-over refused) when that failed."""
         task_id = assignment.task_id
         cpu_ids = self.cpus.allocate(assignment.cpu_cores)
         handover = Handover(sub_agent_id=f"sub-{task_id}-{secrets.token_hex(4)}",
-                            main_agent_id=self.state.agent_id, task=assignment, cpu_ids=cpu_ids,
+                            main_agent_id=self.state.current.agent_id, task=assignment, cpu_ids=cpu_ids,
                             heartbeat_interval_s=self.sub_interval_s)
         try:
             pid = fork_sub_agent(self.sub_agent_config(), handover, self.resources, self.forget_in_child)
         except OSError as exc:
             self.cpus.release(cpu_ids)
-            self.rejected[task_id] = f"could not start a sub-agent: {exc}"
             log.error("sub_agent_spawn_failed", task_id=task_id, error=str(exc))
-            return
+            self.refuse_handover(task_id, f"could not start a sub-agent: {exc}")
+            return False
         record = TaskRecord(task_id=task_id, sub_agent_id=handover.sub_agent_id, pid=pid,
-                            create_time=_create_time(pid), cpu_cores=assignment.cpu_cores,
+                            create_time=process_create_time(pid), cpu_cores=assignment.cpu_cores,
                             cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
-        self.subs[task_id] = SubAgentProcess(record)
-        self.state.tasks[task_id] = record
+        self.subs.add(SubAgentProcess(record))
+        self.state.current.tasks[task_id] = record
         self.state_changed = True
         log.info("sub_agent_spawned", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=pid,
                  cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
+        return True
 
     def sub_agent_config(self) -> SubAgentConfig:
         c = self.config
@@ -328,47 +370,28 @@ class MainAgent:
         os.close(self.wakeup_w)
         self.client.close()  # its pooled sockets are the main agent's connections
 
-    def handle_sub_agent_exit(self, sub: SubAgentProcess, returncode: Optional[int]) -> None:
-        """Forget an exited sub-agent; if it ended without the server's acknowledgement, report it."""
-        record = sub.record
+    def handle_sub_agent_exit(self, sub: SubAgentProcess, returncode: Optional[int],
+                              server_id: Optional[str] = None) -> None:
+        """Forget an exited sub-agent; if it ended without the server's acknowledgement, kill what is
+        left of its task and report it (to its server only: server_id None is the current one)."""
+        record, memory = sub.record, self.state.memory(server_id)
+        logger = log if server_id is None else log.bind(other_server_id=server_id, agent_id=memory.agent_id)
         spool = Spool(self.config.state_dir, record.sub_agent_id)
         outcome = spool.read_outcome()
         if outcome == OUTCOME_FINISHED or returncode == EXIT_FINISHED:
-            self.finished_ids.add(record.task_id)
-            log.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
+            memory.add_finished(record.task_id)
+            logger.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
         elif outcome != OUTCOME_REFUSED and returncode != EXIT_REFUSED:
-            self.died[record.task_id] = describe_sub_agent_exit(returncode)
-            self.kill_task_of(record, spool)
-            log.error("sub_agent_exited", task_id=record.task_id, returncode=returncode,
-                      reason=self.died[record.task_id])
+            reason = describe_sub_agent_exit(returncode)
+            if server_id is None:
+                self.died[record.task_id] = reason
+            sent = kill_lost_task(record, spool.read_pgid(), self.subs.child_pids())
+            logger.info("task_kill_sent", task_id=record.task_id, signal="SIGKILL", processes=sent)
+            logger.error("sub_agent_exited", task_id=record.task_id, returncode=returncode, reason=reason)
         else:
-            log.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
+            logger.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
         self.cpus.release(record.cpu_ids)
-        self.subs.pop(record.task_id, None)
-        self.state.tasks.pop(record.task_id, None)
+        self.subs.remove(record.task_id, server_id)
+        memory.tasks.pop(record.task_id, None)
         self.state_changed = True
         spool.remove()
-
-    def kill_task_of(self, record: TaskRecord, spool: Spool) -> None:
-        """The sub-agent is gone, so nobody reports this task any more: SIGKILL all of it now."""
-        pgid = spool.read_pgid()
-        process_tree.kill_group(pgid, signal.SIGKILL)
-        processes = process_tree.find_task_processes(pgid=pgid, marker=record.sub_agent_id,
-                                                     roots=self.orphans())
-        sent = process_tree.signal_processes(processes, signal.SIGKILL)
-        log.info("task_kill_sent", task_id=record.task_id, signal="SIGKILL", processes=sent)
-
-    def child_pids(self) -> set[int]:
-        return {s.record.pid for s in self.subs.values() if s.is_child}
-
-    def orphans(self) -> list[psutil.Process]:
-        """Children we did not start: task processes whose sub-agent died (we are a subreaper)."""
-        known = self.child_pids()
-        return [p for p in psutil.Process().children() if p.pid not in known]
-
-
-def _create_time(pid: int) -> float:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.NoSuchProcess:
-        return 0.0

@@ -1,8 +1,17 @@
 """The main agent's memory across restarts: `<state-dir>/state.json`.
 
-It keeps the agent_id the server gave (so a restarted agent is the same agent) and, per running task,
-the sub-agent process that runs it (so a restarted agent adopts it instead of starting it again).
-Written atomically (temp file + rename): a crash mid-write leaves the previous version.
+Kept per server identity (the server_id a server makes once per database), so that a reset or
+replaced server behind the same URL is never mixed up with the one before: for each server, the
+agent_id it gave (a restarted agent is the same agent), the sub-agent process of each task of it
+that runs here (a restarted agent adopts it instead of starting it again) and the ids of its tasks
+that ran here to the end (a hand-over of one of those again is refused, MAX_FINISHED_IDS kept).
+
+The file's top level is the memory of the server the agent works for now (`server_id`; null until
+a server named itself), so a file from before server ids reads as that memory, of a server not
+known yet, which the first server that registers the agent adopts; the others are under
+`other_servers`. One line of JSON (`python -m json.tool` reads it): indenting 10,000 finished ids
+cost 4x the time, once per tick that started or reaped a task. Written atomically (temp file +
+rename): a crash mid-write leaves the previous version.
 """
 from __future__ import annotations
 
@@ -13,6 +22,8 @@ from pathlib import Path
 from typing import Optional
 
 STATE_FILE_NAME = "state.json"
+MAX_FINISHED_IDS = 10_000  # per server: plenty to catch a resent hand-over, and the file stays small
+MAX_IDLE_OTHER_SERVERS = 8  # memories of servers left behind that have no task running here
 
 
 @dataclass
@@ -27,24 +38,76 @@ class TaskRecord:
 
 
 @dataclass
-class AgentState:
+class ServerMemory:
+    """What the agent remembers of one server: its id there, its tasks running here, its tasks that ran here."""
+
     agent_id: Optional[str] = None
     tasks: dict[int, TaskRecord] = field(default_factory=dict)
+    finished_ids: dict[int, None] = field(default_factory=dict)  # an ordered set: oldest first
+
+    def add_finished(self, task_id: int) -> None:
+        self.finished_ids[task_id] = None
+        while len(self.finished_ids) > MAX_FINISHED_IDS:
+            del self.finished_ids[next(iter(self.finished_ids))]
+
+    def has_finished(self, task_id: int) -> bool:
+        return task_id in self.finished_ids
+
+    def to_dict(self) -> dict:
+        return {"agent_id": self.agent_id,
+                "tasks": {str(k): asdict(v) for k, v in sorted(self.tasks.items())},
+                "finished_ids": list(self.finished_ids)}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "ServerMemory":
+        memory = cls(agent_id=raw.get("agent_id"),
+                     tasks={int(k): TaskRecord(**v) for k, v in raw.get("tasks", {}).items()})
+        for task_id in raw.get("finished_ids", []):
+            memory.add_finished(int(task_id))
+        return memory
+
+
+@dataclass
+class AgentState:
+    server_id: Optional[str] = None  # whose memory `current` is; None: no server named itself yet
+    current: ServerMemory = field(default_factory=ServerMemory)
+    other_servers: dict[str, ServerMemory] = field(default_factory=dict)  # oldest first
+
+    def use_server(self, server_id: str) -> bool:
+        """Make server_id's memory the current one; True when that put another server's memory away.
+        A memory of no known server yet (first start, a file from before server ids) becomes server_id's."""
+        if server_id == self.server_id:
+            return False
+        if self.server_id is None:
+            self.server_id = server_id
+            return False
+        self.other_servers[self.server_id] = self.current
+        self.current = self.other_servers.pop(server_id, None) or ServerMemory()
+        self.server_id = server_id
+        idle = [key for key, memory in self.other_servers.items() if not memory.tasks]
+        for key in idle[:max(0, len(idle) - MAX_IDLE_OTHER_SERVERS)]:
+            del self.other_servers[key]
+        return True
+
+    def memory(self, server_id: Optional[str] = None) -> ServerMemory:
+        """The current server's memory (None), or another server's."""
+        return self.current if server_id is None else self.other_servers[server_id]
 
     @classmethod
     def load(cls, state_dir: Path) -> "AgentState":
         """The saved state, or an empty one when there is none (or it cannot be read)."""
         try:
             raw = json.loads((Path(state_dir) / STATE_FILE_NAME).read_text())
-            tasks = {int(k): TaskRecord(**v) for k, v in raw.get("tasks", {}).items()}
-            return cls(agent_id=raw.get("agent_id"), tasks=tasks)
-        except (OSError, ValueError, TypeError):
+            return cls(server_id=raw.get("server_id"), current=ServerMemory.from_dict(raw),
+                       other_servers={str(k): ServerMemory.from_dict(v)
+                                      for k, v in raw.get("other_servers", {}).items()})
+        except (OSError, ValueError, TypeError, AttributeError):
             return cls()
 
     def save(self, state_dir: Path) -> None:
         path = Path(state_dir) / STATE_FILE_NAME
         tmp = path.with_suffix(".tmp")
-        body = {"agent_id": self.agent_id,
-                "tasks": {str(k): asdict(v) for k, v in sorted(self.tasks.items())}}
-        tmp.write_text(json.dumps(body, indent=2))
+        body = {"server_id": self.server_id, **self.current.to_dict(),
+                "other_servers": {k: v.to_dict() for k, v in self.other_servers.items()}}
+        tmp.write_text(json.dumps(body))
         os.replace(tmp, path)

@@ -1,4 +1,5 @@
-"""The main agent's side of its sub-agents: starting one, watching it, and handing out CPU cores.
+"""The main agent's side of its sub-agents: starting one, watching it, keeping track of them per
+server (SubAgentTable), killing what a lost one left, and handing out CPU cores.
 
 A sub-agent is a fork of the main agent, not `python -m ...`: a fresh interpreter costs ~0.35 s of
 CPU for its imports (pydantic, requests, structlog, psutil), which caps a 2-core box at a few
@@ -23,10 +24,11 @@ from typing import Callable, Optional
 import psutil
 import structlog
 
+from agent import process_tree
 from agent.resource_util import ResourceUtil
 from agent.state import TaskRecord
 from agent.sub_agent import EXIT_START_FAILED, Handover, SubAgent, SubAgentConfig
-from task_common.protocol import describe_returncode
+from task_common.protocol import GpuInfo, describe_returncode
 
 EXIT_CRASHED = 70  # the sub-agent raised: the main agent reports the task as lost
 PR_SET_NAME = 15
@@ -65,6 +67,64 @@ class SubAgentProcess:
                 self.process.send_signal(sig)
         except (ProcessLookupError, psutil.NoSuchProcess):
             pass
+
+
+class SubAgentTable:
+    """The sub-agents on this box, by whose task they run. `current` (task id -> sub-agent): the
+    server the main agent works for, the only ones its heartbeats report. `others` ((server id, task
+    id) -> sub-agent): servers it worked for before; still on the box, so they still count."""
+
+    def __init__(self) -> None:
+        self.current: dict[int, SubAgentProcess] = {}
+        self.others: dict[tuple[str, int], SubAgentProcess] = {}
+
+    def all(self) -> list[tuple[Optional[str], SubAgentProcess]]:
+        """(None, sub) for the current server's tasks, (server id, sub) for the others'."""
+        return [(None, sub) for sub in self.current.values()] + \
+            [(server_id, sub) for (server_id, _), sub in self.others.items()]
+
+    def add(self, sub: SubAgentProcess, server_id: Optional[str] = None) -> None:
+        if server_id is None:
+            self.current[sub.record.task_id] = sub
+        else:
+            self.others[(server_id, sub.record.task_id)] = sub
+
+    def remove(self, task_id: int, server_id: Optional[str] = None) -> None:
+        if server_id is None:
+            self.current.pop(task_id, None)
+        else:
+            self.others.pop((server_id, task_id), None)
+
+    def switch_server(self, old: str, new: str) -> None:
+        """The current ones become `old`'s; those of `new`'s tasks (adopted at start) the current ones."""
+        self.others.update({(old, task_id): sub for task_id, sub in self.current.items()})
+        self.current = {task_id: self.others.pop((server_id, task_id))
+                        for server_id, task_id in list(self.others) if server_id == new}
+
+    def cores_held(self) -> int:
+        return sum(sub.record.cpu_cores for _, sub in self.all())
+
+    def cores_left(self, cpu_cores: int) -> int:
+        """What the current server may use of cpu_cores: other servers' tasks still hold theirs."""
+        return max(0, cpu_cores - sum(sub.record.cpu_cores for sub in self.others.values()))
+
+    def gpus_left(self, gpus: list[GpuInfo]) -> list[GpuInfo]:
+        """The GPUs no other server's task holds (a server sees only its own placements)."""
+        held = {index for sub in self.others.values() for index in sub.record.gpu_ids}
+        return [gpu for gpu in gpus if gpu.index not in held]
+
+    def child_pids(self) -> set[int]:
+        return {sub.record.pid for _, sub in self.all() if sub.is_child}
+
+
+def kill_lost_task(record: TaskRecord, pgid: Optional[int], sub_agent_pids: set[int]) -> int:
+    """Its sub-agent is gone, so nobody reports this task any more: SIGKILL all of it now. Returns the
+    processes signalled. Those that left the task's group are found among our children that are no
+    sub-agent: orphans of the dead sub-agent (the main agent is a subreaper)."""
+    process_tree.kill_group(pgid, signal.SIGKILL)
+    orphans = [p for p in psutil.Process().children() if p.pid not in sub_agent_pids]
+    processes = process_tree.find_task_processes(pgid=pgid, marker=record.sub_agent_id, roots=orphans)
+    return process_tree.signal_processes(processes, signal.SIGKILL)
 
 
 def fork_sub_agent(config: SubAgentConfig, handover: Handover, resources: ResourceUtil,
@@ -150,6 +210,14 @@ def _set_process_name(name: str) -> None:
         ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def process_create_time(pid: int) -> float:
+    """psutil's start time of the process (0.0 once it is gone): with the pid, names one process for good."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return 0.0
 
 
 def find_live_sub_agent(record: TaskRecord) -> Optional[psutil.Process]:

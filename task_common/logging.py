@@ -16,10 +16,10 @@ Event names (noun_pastverb; reuse these, add new ones here):
   main_agent_started, main_agent_stopping, agent_tick_failed, sub_agent_spawned, sub_agent_exited,
   sub_agent_adopted, task_process_started, task_process_exited, task_kill_sent, server_request_retried,
   gpu_monitoring_unavailable, gpu_read_failed, task_kill_failed, sub_agent_spawn_failed, server_unreachable,
-  agent_unknown_to_server, main_heartbeat_sent, sub_heartbeat_sent, task_handover_ignored,
+  agent_unknown_to_server, main_heartbeat_sent, sub_heartbeat_sent, task_handover_refused,
   task_process_start_failed, task_output_complete, task_handover_rejected, liveness_check_failed,
   output_uploaded, output_upload_refused,
-  database_backed_up, database_migrated
+  database_backed_up, database_migrated, server_identity_created, server_identity_changed
 """
 from __future__ import annotations
 

@@ -12,6 +12,10 @@ Imports only the stdlib and pydantic. Flow, all initiated by agents (they have n
 Output is never lost: a SubHeartbeat carries OutputChunk(offset, data), and an OutputUpload carries
 bulk output as the raw request body (no base64, no JSON); either way the server appends only the
 part past its stored size and answers that size; the sub-agent resends everything past it.
+
+Both replies to a main agent carry the server's identity (server_id, one per database): an agent
+keeps what it remembers (its id, its tasks, the task ids it ran) per identity, so a reset or
+replaced server behind the same URL is never mixed up with the one before.
 """
 from __future__ import annotations
 
@@ -78,6 +82,8 @@ class ProcessGpuUsage(Message):
 class RegisterMain(Message):
     protocol_version: int = PROTOCOL_VERSION
     agent_id: Optional[str] = None  # from the agent's state file; None on first start
+    # The server that agent_id came from (None: not known). Another server's id is not kept: a fresh one.
+    server_id: Optional[str] = None
     name: str = Field(min_length=1, max_length=200)
     hostname: str = ""
     cpu_cores: Count
@@ -90,6 +96,7 @@ class RegisterMainReply(Message):
     agent_id: str
     heartbeat_interval_s: float
     sub_heartbeat_interval_s: float
+    server_id: Optional[str] = None  # made once per database; None from a server older than identities
 
 
 class TaskAssignment(Message):
@@ -121,7 +128,7 @@ class MainHeartbeat(Message):
     gpus: list[GpuInfo] = []
     running_task_ids: list[int] = []  # tasks whose sub-agent process is alive on this box
     died: list[TaskReport] = []  # sub-agents that exited without the server acknowledging the end
-    rejected: list[TaskReport] = []  # hand-overs this agent never started (go back to waiting)
+    rejected: list[TaskReport] = []  # hand-overs this agent refused, with why (back to waiting, or failed)
     wait_s: float = Field(default=0.0, ge=0, le=60)  # long poll: hold the reply until work or timeout
 
 
@@ -130,6 +137,7 @@ class MainHeartbeatReply(Message):
     start: list[TaskAssignment] = []
     kill_task_ids: list[int] = []
     next_interval_s: float
+    server_id: Optional[str] = None  # as in RegisterMainReply: another value means another server/database
 
 
 class RegisterSub(Message):

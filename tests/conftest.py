@@ -38,10 +38,12 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A real `python app.py` on a free port; can be killed and restarted on the same data dir."""
+    """A real `python app.py` on a free port (or `port`, e.g. a killed server's, so its agents find
+    this one); can be killed and restarted on the same data dir."""
 
-    def __init__(self, data_dir: Path, env: dict | None = None, token: str | None = None):
-        self.data_dir, self.port, self.token = data_dir, free_port(), token
+    def __init__(self, data_dir: Path, env: dict | None = None, token: str | None = None,
+                 port: int | None = None):
+        self.data_dir, self.port, self.token = data_dir, port or free_port(), token
         self.env = {**os.environ, **FAST_SERVER_ENV, **(env or {})}
         if token:
             self.env["TASK_SYSTEM_TOKEN"] = token

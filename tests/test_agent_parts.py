@@ -13,7 +13,7 @@ import pytest
 
 from agent import process_tree
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
-from agent.state import AgentState, TaskRecord
+from agent.state import AgentState, ServerMemory, TaskRecord
 from agent.resource_util import ResourceUtil, parse_simulated_gpus
 from agent.sub_agent import Handover, SubAgentConfig
 from agent.sub_agent_process import EXIT_CRASHED, CpuPool, describe_sub_agent_exit, fork_sub_agent
@@ -97,8 +97,8 @@ def test_client_backoff_is_capped_and_jittered():
 
 def test_state_file_round_trips_and_a_missing_or_broken_one_is_empty(tmp_path):
     assert AgentState.load(tmp_path) == AgentState()
-    state = AgentState(agent_id="abc", tasks={7: TaskRecord(task_id=7, sub_agent_id="sub-7-x", pid=42,
-                                                            create_time=1.5, cpu_cores=2, cpu_ids=[0, 1])})
+    state = AgentState(server_id="s1", current=ServerMemory(agent_id="abc", tasks={7: TaskRecord(
+        task_id=7, sub_agent_id="sub-7-x", pid=42, create_time=1.5, cpu_cores=2, cpu_ids=[0, 1])}))
     state.save(tmp_path)
     assert AgentState.load(tmp_path) == state
     (tmp_path / "state.json").write_text("{not json")

@@ -15,13 +15,13 @@ EXAMPLES = [
     p.RegisterMain(agent_id="a1", name="box", hostname="h", cpu_cores=8, memory_total_mib=64000,
                    gpus=[p.GpuInfo(index=0, name="H100", uuid="GPU-1", utilization=12.5, memory_used=10,
                                    memory_total=81920, simulated=True)], monitor_file="/tmp/a.log"),
-    p.RegisterMainReply(agent_id="a1", heartbeat_interval_s=2.0, sub_heartbeat_interval_s=1.0),
+    p.RegisterMainReply(agent_id="a1", heartbeat_interval_s=2.0, sub_heartbeat_interval_s=1.0, server_id="srv"),
     p.MainHeartbeat(agent_id="a1", cpu_cores=8, cpu_usage=50.5, memory_usage=20.0, memory_used_mib=100,
                     memory_total_mib=64000, running_task_ids=[3, 4], died=[p.TaskReport(task_id=5, reason="oom")],
                     rejected=[p.TaskReport(task_id=6)], wait_s=1.5),
     p.MainHeartbeatReply(known=True, start=[p.TaskAssignment(task_id=7, name="n", script_content="echo ✓",
                                                              cpu_cores=2, gpu_ids=[0, 1], gpu_memory=100)],
-                         kill_task_ids=[8], next_interval_s=2.0),
+                         kill_task_ids=[8], next_interval_s=2.0, server_id="srv"),
     p.RegisterSub(sub_agent_id="s1", main_agent_id="a1", task_id=7, pid=123, hostname="h", monitor_file="/x"),
     p.RegisterSubReply(sub_agent_id="s1", log_size=10, cancel=False, heartbeat_interval_s=1.0),
     p.SubHeartbeat(sub_agent_id="s1", task_id=7, usage=p.ProcessUsage(
@@ -43,6 +43,12 @@ def test_message_survives_a_json_round_trip(message):
 def test_messages_ignore_unknown_keys_from_a_newer_peer():
     data = {**EXAMPLES[2].to_dict(), "some_future_field": {"x": 1}}
     assert p.MainHeartbeat.from_dict(data) == EXAMPLES[2]
+
+
+def test_replies_of_a_server_from_before_identities_still_parse():
+    old_register = {"agent_id": "a1", "heartbeat_interval_s": 2.0, "sub_heartbeat_interval_s": 1.0}
+    assert p.RegisterMainReply.from_dict(old_register).server_id is None
+    assert p.MainHeartbeatReply.from_dict({"known": True, "next_interval_s": 2.0}).server_id is None
 
 
 def test_messages_default_to_this_protocol_version():

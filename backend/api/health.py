@@ -2,6 +2,7 @@
 from flask import jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
+from backend.services import identity as identity_service
 from task_common.protocol import PROTOCOL_VERSION
 
 bp = APIBlueprint("health", __name__, url_prefix="/api", abp_tags=[Tag(name="health")])
@@ -11,5 +12,6 @@ VERSION = "0.1.0"
 
 @bp.get("/health")
 def health():
-    """Liveness probe: the server answers and knows its version."""
-    return jsonify({"status": "ok", "version": VERSION, "protocol_version": PROTOCOL_VERSION})
+    """Liveness probe: the server answers, knows its version and which database it serves (server_id)."""
+    return jsonify({"status": "ok", "version": VERSION, "protocol_version": PROTOCOL_VERSION,
+                    "server_id": identity_service.get_server_id()})

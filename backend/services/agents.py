@@ -18,6 +18,7 @@ from sqlalchemy.orm import lazyload
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
 from backend.services import beat_buffer, logs, signals
+from backend.services import identity as identity_service
 from backend.services import tasks as task_service
 from backend.services.errors import Conflict, NotFound
 from backend.services.unit_of_work import after_commit, unit_of_work
@@ -57,13 +58,16 @@ def check_protocol_version(version: int, agent_id: Optional[str]) -> None:
 
 
 def create_main_agent(msg: p.RegisterMain) -> p.RegisterMainReply:
-    """Register (or re-register, keeping its id) a main agent."""
+    """Register (or re-register, keeping its id) a main agent. An id another server gave (msg.server_id)
+    is not kept: its old sub-agents could otherwise pass for this server's."""
     check_protocol_version(msg.protocol_version, msg.agent_id)
+    server_id = identity_service.get_server_id()
+    claimed_id = msg.agent_id if msg.server_id in (None, server_id) else None
     with unit_of_work():
-        agent = db.session.get(Agent, msg.agent_id) if msg.agent_id else None
+        agent = db.session.get(Agent, claimed_id) if claimed_id else None
         if agent is None or agent.type != AgentType.MAIN.value:
             # An id that is unknown is kept; one that names a sub-agent is not this agent's: a fresh one.
-            agent_id = msg.agent_id if msg.agent_id and agent is None else uuid.uuid4().hex[:12]
+            agent_id = claimed_id if claimed_id and agent is None else uuid.uuid4().hex[:12]
             agent = Agent(id=agent_id, type=AgentType.MAIN.value, created_time=utcnow())
             db.session.add(agent)
         now = utcnow()
@@ -76,7 +80,7 @@ def create_main_agent(msg: p.RegisterMain) -> p.RegisterMainReply:
                  cpu_cores=msg.cpu_cores, gpus=len(msg.gpus), simulated_gpus=agent.is_simulated_gpu)
     cfg = current_app.config
     return p.RegisterMainReply(agent_id=agent.id, heartbeat_interval_s=cfg["MAIN_HEARTBEAT_INTERVAL_S"],
-                               sub_heartbeat_interval_s=cfg["SUB_HEARTBEAT_INTERVAL_S"])
+                               sub_heartbeat_interval_s=cfg["SUB_HEARTBEAT_INTERVAL_S"], server_id=server_id)
 
 
 def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
@@ -168,6 +172,7 @@ def check_agents_status() -> None:
             task_service.fail_task(task, f"agent lost: no sign of the task for {silent:.0f} s "
                                          f"(sub-agent and main agent {task.agent_id} silent)")
             task.holds_resources = False
+
 
 def drain_agent(agent_id: str) -> Agent:
     """The main agent takes no new tasks (heartbeats._assign); the ones it runs finish. Idempotent."""

@@ -14,6 +14,7 @@ from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
 from backend.services import agents as agent_service
 from backend.services import beat_buffer, scheduler, signals, sub_output
+from backend.services import identity as identity_service
 from backend.services import tasks as task_service
 from backend.services.errors import NotFound
 from backend.services.unit_of_work import unit_of_work
@@ -23,6 +24,9 @@ from backend.utils.time import sqlite_datetime, utcnow
 log = structlog.get_logger()
 
 MAX_TASKS_PER_REPLY = 64
+# A task whose hand-over agents refused this many times fails (with the last reason) instead of going
+# back to waiting once more: a refusal that keeps happening is never a loop.
+MAX_HANDOVER_REFUSALS = 3
 
 
 def handle_main_heartbeat(msg: p.MainHeartbeat) -> p.MainHeartbeatReply:
@@ -31,7 +35,9 @@ def handle_main_heartbeat(msg: p.MainHeartbeat) -> p.MainHeartbeatReply:
     interval = current_app.config["MAIN_HEARTBEAT_INTERVAL_S"]
     deadline = time.monotonic() + min(msg.wait_s, current_app.config["LONG_POLL_MAX_S"])
     with signals.Watch(signals.WORK) as work:  # from before the first look: no wake-up is missed
-        return _settle_and_assign(msg, interval, deadline, work)
+        reply = _settle_and_assign(msg, interval, deadline, work)
+    reply.server_id = identity_service.get_server_id()
+    return reply
 
 
 def _settle_and_assign(msg: p.MainHeartbeat, interval: float, deadline: float,
@@ -76,8 +82,7 @@ def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat,
             task.holds_resources = False
             task_service.fail_task(task, died[task.id] or "sub-agent died")
         elif task.id in rejected and running and task.sub_agent_id is None:
-            log.warning("task_handover_rejected", task_id=task.id, reason=rejected[task.id])
-            task_service.transition(task, TaskStatus.WAITING, f"agent {agent.id} did not start it: {rejected[task.id]}")
+            _handle_refusal(agent, task, rejected[task.id])
         elif task.id in alive:
             seen.append(task.id)
             if not running:
@@ -90,6 +95,18 @@ def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat,
     if seen:  # one statement instead of an ORM flush of every running task (bench: fleet)
         db.session.connection().execute(_TOUCH_PLACED, {"ids": seen, "now": utcnow()})
     return resend, kill
+
+
+def _handle_refusal(agent: Agent, task: Task, reason: str) -> None:
+    """A hand-over the agent did not start: back to waiting, or failed once MAX_HANDOVER_REFUSALS were refused."""
+    reason = reason or "no reason given"
+    task.handover_refusals = (task.handover_refusals or 0) + 1
+    log.warning("task_handover_rejected", task_id=task.id, reason=reason, refusals=task.handover_refusals)
+    if task.handover_refusals >= MAX_HANDOVER_REFUSALS:
+        task.holds_resources = False  # no process of it ever ran
+        task_service.fail_task(task, f"refused by agent {agent.id}: {reason}")
+    else:
+        task_service.transition(task, TaskStatus.WAITING, f"agent {agent.id} did not start it: {reason}")
 
 
 _TOUCH_PLACED = (update(Task.__table__).where(Task.__table__.c.id.in_(bindparam("ids", expanding=True)))
