@@ -155,7 +155,7 @@ def test_server_restart_mid_task_loses_and_doubles_no_output(server, main_agent,
     task = client.create_task(with_vars("counted_run.sh", COUNTER_FILE=counter, SECONDS_TO_RUN=3))
     wait_for(lambda: b"line 3\n" in client.log(task["id"]), 20, message="output to reach the server")
     server.kill()
-    seen = int(progress.read_text())
+    seen = wait_for(lambda: int(progress.read_text() or 0), 5, message="the progress file (rewritten by the task)")
     wait_for(lambda: int(progress.read_text() or 0) >= seen + 10, 10,
              message="the task to go on printing while the server is down")
     server.start()
