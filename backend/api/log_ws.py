@@ -1,8 +1,12 @@
 """WebSocket /api/tasks/<id>/log/ws?offset=O: pushes output as it is stored, and status changes.
 
-Frames: {"type": "log", "offset", "data"} and {"type": "status", "status", "exit_code", "status_reason"};
-an {"type": "error", "error": {...}} frame for a bad request. Closes after a finished task's last
-output. Woken by services.signals when output is stored; it never polls on a timer for data.
+Frames: {"type": "log", "offset", "end", "data"} and {"type": "status", "status", "exit_code",
+"status_reason"}; an {"type": "error", "error": {...}} frame for a bad request. Closes after a finished
+task's last output. Woken by services.signals when output is stored; it never polls on a timer for data.
+
+A log frame's `offset` and `end` are the stored bytes its text was decoded from (invalid bytes become
+U+FFFD, so the text's own length says nothing about them): a client resumes from the last frame's `end`.
+A character split across reads is held back by the decoder and sent whole in the next frame.
 """
 from __future__ import annotations
 
@@ -63,9 +67,7 @@ def _stream_until_done(ws, task_id: int, offset: int, decoder, change: signals.W
                                 "status_reason": reason}))
             sent_status = status
         if TaskStatus(status).is_finished and process_gone and offset >= size:
-            rest = decoder.decode(b"", final=True)
-            if rest:
-                ws.send(json.dumps({"type": "log", "offset": offset - len(rest.encode()), "data": rest}))
+            _send_decoded(ws, decoder, b"", offset, final=True)  # a cut last character, as U+FFFD
             ws.close()
             return
         if offset >= size:
@@ -78,8 +80,14 @@ def _send_new_output(ws, decoder, task_id: int, offset: int) -> tuple[int, int]:
         page = log_service.read_task_log(task_id, offset=offset, limit=FRAME_BYTES)
         if not page.data:
             return offset, page.size
-        held_back = len(decoder.getstate()[0])  # bytes of a character split across reads
-        text = decoder.decode(page.data)
-        if text:
-            ws.send(json.dumps({"type": "log", "offset": offset - held_back, "data": text}))
+        _send_decoded(ws, decoder, page.data, page.next_offset)
         offset = page.next_offset
+
+
+def _send_decoded(ws, decoder, data: bytes, data_end: int, final: bool = False) -> None:
+    """Decode `data` (the stored bytes before `data_end`) and send the text with the bytes it came from."""
+    start = data_end - len(data) - len(decoder.getstate()[0])  # held back: a character split across reads
+    text = decoder.decode(data, final=final)
+    if text:
+        end = data_end - len(decoder.getstate()[0])
+        ws.send(json.dumps({"type": "log", "offset": start, "end": end, "data": text}))

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from flask import jsonify
+from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.api.schemas import Body, Name, NonBlank, TaskPath
-from backend.models import TaskStatus
+from backend.models import Task, TaskStatus
 from backend.services import logs as log_service
 from backend.services import tasks as task_service
 
 bp = APIBlueprint("tasks", __name__, url_prefix="/api", abp_tags=[Tag(name="tasks")])
 
 MAX_DEPENDENCIES = 1000
+RAW_LOG_RESPONSE = {"description": "The stored log, byte for byte (output that is not UTF-8 included).",
+                    "content": {"text/plain": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 class TaskCreate(Body):
@@ -49,8 +51,9 @@ class TaskListQuery(BaseModel):
 
 class LogQuery(BaseModel):
     offset: Optional[int] = Field(None, ge=0)
-    limit: Optional[int] = Field(None, ge=0)
-    tail: Optional[int] = Field(None, ge=0, description="the last N bytes")
+    limit: Optional[int] = Field(None, ge=0, description="at most this many bytes, ending on a whole character "
+                                 "(up to 3 more when fewer than one character was asked for)")
+    tail: Optional[int] = Field(None, ge=0, description="the last N bytes, whole characters only")
 
     @model_validator(mode="after")
     def _tail_or_range(self):
@@ -63,7 +66,7 @@ class LogQuery(BaseModel):
 def create_task(body: TaskCreate):
     """Queue a bash script; it runs when its dependencies completed and an agent has room."""
     task = task_service.create_task(**body.model_dump())
-    return jsonify(task.to_dict()), 201
+    return jsonify(_task_json(task)), 201
 
 
 @bp.get("/tasks")
@@ -73,24 +76,41 @@ def list_tasks(query: TaskListQuery):
     items, total = task_service.get_task_in_page(
         page=query.page, page_size=query.page_size, statuses=statuses, name=query.name,
         template_type=query.template_type, script=query.script)
-    return jsonify({"items": [t.to_dict() for t in items], "total": total,
+    return jsonify({"items": [_task_json(t) for t in items], "total": total,
                     "page": query.page, "page_size": query.page_size})
 
 
 @bp.get("/tasks/<int:task_id>")
 def get_task(path: TaskPath):
-    return jsonify(task_service.get_task_by_id(path.task_id).to_dict())
+    return jsonify(_task_json(task_service.get_task_by_id(path.task_id)))
 
 
 @bp.post("/tasks/<int:task_id>/cancel")
 def cancel_task(path: TaskPath):
     """Cancel a blocked, waiting or running task (a running one is killed on its agent)."""
-    return jsonify(task_service.cancel_task(path.task_id).to_dict())
+    return jsonify(_task_json(task_service.cancel_task(path.task_id)))
 
 
 @bp.get("/tasks/<int:task_id>/log")
 def get_task_log(path: TaskPath, query: LogQuery):
-    """The task's output as stored so far, by byte offset/limit or the last `tail` bytes."""
+    """The task's output as stored so far, by byte offset/limit or the last `tail` bytes.
+
+    Invalid UTF-8 is shown as U+FFFD; `next_offset` (where to read on) is always past it."""
     task_service.get_task_by_id(path.task_id)
     return jsonify(log_service.read_task_log(path.task_id, offset=query.offset, limit=query.limit,
                                              tail=query.tail).to_dict())
+
+
+@bp.get("/tasks/<int:task_id>/log/raw", responses={200: RAW_LOG_RESPONSE})
+def get_task_log_raw(path: TaskPath):
+    """The stored log as bytes, as far as it is stored now: a download, sent in pieces, of any size."""
+    task_service.get_task_by_id(path.task_id)
+    size, chunks = log_service.iter_task_log_bytes(path.task_id)
+    return Response(chunks, content_type="text/plain; charset=utf-8", headers={
+        "Content-Length": str(size), "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'attachment; filename="task-{path.task_id}.log"'})
+
+
+def _task_json(task: Task) -> dict:
+    """The task's fields and `log_size`, the bytes of output stored (a stat of its log file)."""
+    return {**task.to_dict(), "log_size": log_service.log_size(task.id)}

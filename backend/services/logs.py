@@ -6,11 +6,12 @@ whole file.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import structlog
 from flask import current_app
@@ -19,6 +20,8 @@ from backend.services import signals
 from backend.services.errors import InvalidInput
 
 log = structlog.get_logger()
+
+RAW_CHUNK_BYTES = 64 * 1024  # /log/raw sends the file in pieces this big
 
 
 class _LockEntry:
@@ -110,7 +113,11 @@ def append_task_log(task_id: int, offset: int, raw: bytes) -> int:
 
 def read_task_log(task_id: int, *, offset: int | None = None, limit: int | None = None,
                   tail: int | None = None) -> LogSlice:
-    """Read `limit` bytes from `offset`, or the last `tail` bytes; capped at MAX_LOG_READ_BYTES."""
+    """Read `limit` bytes from `offset`, or the last `tail` bytes; capped at MAX_LOG_READ_BYTES.
+
+    Pages join into the whole log decoded with U+FFFD for each invalid sequence: a page ends on a whole
+    character, or on an invalid byte it consumes, so `next_offset` always advances (see _whole_characters).
+    """
     cap = current_app.config["MAX_LOG_READ_BYTES"]
     size = log_size(task_id)
     if tail is not None:
@@ -120,16 +127,26 @@ def read_task_log(task_id: int, *, offset: int | None = None, limit: int | None 
     limit = cap if limit is None else min(limit, cap)
     if offset > size:
         raise InvalidInput("offset_out_of_range", f"Offset {offset} is past the end of the log ({size} bytes).")
-    data = b""
-    if size and limit:
-        with open(log_path(task_id), "rb") as fh:
-            fh.seek(offset)
-            data = fh.read(min(limit, size - offset))
-    if tail is not None and offset > 0:  # the server chose where to start: start on a whole character
-        skip = _partial_char_prefix(data)
-        offset, data = offset + skip, data[skip:]
-    data = _trim_to_utf8_boundary(data, at_end=offset + len(data) < size)
+    if not (size > offset and limit):
+        return LogSlice(task_id, offset, offset, size, b"")
+    with open(log_path(task_id), "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(min(limit, size - offset))
+        if tail is not None:
+            # The server chose where to start, so the page starts and ends on whole characters: one still
+            # being written is left to the reader's next request (the browser's live stream).
+            skip = _partial_char_prefix(data) if offset > 0 else 0
+            offset, data = offset + skip, data[skip:]
+            data = data[:len(data) - _cut_char_len(data)]
+        elif offset + len(data) < size:
+            data = _whole_characters(fh, data, room=size - offset - len(data))
     return LogSlice(task_id, offset, offset + len(data), size, data)
+
+
+def iter_task_log_bytes(task_id: int) -> tuple[int, Iterator[bytes]]:
+    """The log's size now and its bytes up to that size, in chunks: any size, while the task still writes."""
+    size = log_size(task_id)
+    return size, _read_chunks(log_path(task_id), size)
 
 
 def _partial_char_prefix(data: bytes) -> int:
@@ -140,13 +157,51 @@ def _partial_char_prefix(data: bytes) -> int:
     return skip
 
 
-def _trim_to_utf8_boundary(data: bytes, at_end: bool) -> bytes:
-    """Drop a multi-byte UTF-8 character cut at the end of a page, so pages join without U+FFFD."""
-    if not at_end:
-        return data
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte & 0xC0 != 0x80:  # the start byte of the last character
-            length = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
-            return data[:-back] if length > back else data
-    return data
+def _read_chunks(path: str, size: int) -> Iterator[bytes]:
+    if not size:
+        return
+    with open(path, "rb") as fh:
+        while size > 0:
+            chunk = fh.read(min(RAW_CHUNK_BYTES, size))
+            if not chunk:
+                return  # cut back by a failed write since the size was taken
+            size -= len(chunk)
+            yield chunk
+
+
+def _cut_char_len(data: bytes) -> int:
+    """How many bytes at the end of `data` begin a character that later bytes may still complete (0-3).
+
+    Those are the bytes an incremental decoder holds back. An invalid byte (such as 0xff, or an overlong
+    lead byte) is never held: it can never become valid, and is decoded as U+FFFD. (CPython also holds
+    the start of a surrogate, ED A0-BF; harmless, as the next page starts with it and decodes it the same.)
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    decoder.decode(data[-3:])  # a cut character is at most 3 bytes, and a lead byte restarts decoding
+    return len(decoder.getstate()[0])
+
+
+def _whole_characters(fh: BinaryIO, data: bytes, room: int) -> bytes:
+    """`data` (read from `fh`, `room` bytes before the log's end) less a character cut at its end, which
+    the next page starts with. When `data` is nothing but the start of one character, read on to the byte
+    that completes it or proves it invalid, so that a page never comes back empty."""
+    cut = _cut_char_len(data)
+    if cut < len(data):
+        return data[:len(data) - cut]
+    while room > 0:
+        longer = data + fh.read(1)
+        room -= 1
+        if len(longer) == len(data):
+            break  # cut back by a failed write since the size was taken
+        if _cut_char_len(longer) < len(longer):  # complete, or the new byte cannot continue it
+            return longer if _is_utf8(longer) else data
+        data = longer
+    return data  # the log ends inside the character: shown as U+FFFD, so paging never stalls
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
