@@ -108,7 +108,8 @@ export interface Agent {
 }
 
 export type LogFrame =
-  | { type: 'log'; offset: number; data: string }
+  /** `data` is decoded from the stored bytes `offset`..`end` (invalid bytes as U+FFFD): resume at `end`. */
+  | { type: 'log'; offset: number; end: number; data: string }
   | { type: 'status'; status: TaskStatus; exit_code?: number | null; status_reason?: string | null }
 
 export interface LogStreamHandlers {

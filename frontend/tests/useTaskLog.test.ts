@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import * as api from '@/api'
-import type { LogSlice, LogStreamHandlers } from '@/api'
+import type { LogFrame, LogSlice, LogStreamHandlers } from '@/api'
 import { useTaskLog } from '@/composables/useTaskLog'
 
 function slice(offset: number, data: string): LogSlice {
@@ -46,8 +46,8 @@ describe('useTaskLog', () => {
     handlers[0].onOpen?.()
     expect(log.state.value).toBe('live')
 
-    handlers[0].onFrame({ type: 'log', offset: 103, data: 'de' })
-    handlers[0].onFrame({ type: 'log', offset: 103, data: 'de' }) // a repeat adds nothing
+    handlers[0].onFrame({ type: 'log', offset: 103, end: 105, data: 'de' })
+    handlers[0].onFrame({ type: 'log', offset: 103, end: 105, data: 'de' }) // a repeat adds nothing
     expect(sink.append.mock.calls).toEqual([['de']])
     expect(log.nextOffset.value).toBe(105)
 
@@ -91,5 +91,86 @@ describe('useTaskLog', () => {
     expect(getTaskLog).toHaveBeenNthCalledWith(3, 4, { offset: 3, limit: 3 })
     expect(sink.reset).toHaveBeenLastCalledWith('old---new')
     expect(log.startOffset.value).toBe(0)
+  })
+
+  describe('output that is not UTF-8', () => {
+    const utf8 = (text: string) => [...new TextEncoder().encode(text)]
+    // The stored log, piece by piece as the task wrote it, and the frames the server sends for it
+    // (offset/end are stored bytes; the server's decoder holds back a character cut at a read's end).
+    const stored = [
+      [...utf8('line 1 '), 0xff, 0xfe, ...utf8(' ok\n')], //  0-13: read by the tail request
+      [...utf8('line 2 '), 0xff, ...utf8(' ok\n')], // 13-25
+      [...utf8('中文 '), 0xe4, 0xb8], // 25-34: the last two bytes are the start of 中
+      [0xad, ...utf8('\n')], // 34-36
+      [0xe2, 0x9c, ...utf8('!\n')], // 36-40: a character cut short for good
+      [0xe0, 0x80, 0xf0, 0x9f, 0x98, 0x80], // 40-46: an overlong form, then 😀
+      [0xf0, 0x9f], // 46-48: the task ended in the middle of a character
+    ]
+    const log = new Uint8Array(stored.flat())
+    const tailPage: LogSlice = { task_id: 4, offset: 0, next_offset: 13, size: 13, data: 'line 1 \ufffd\ufffd ok\n' }
+    const firstSocket: LogFrame[] = [
+      { type: 'log', offset: 13, end: 25, data: 'line 2 \ufffd ok\n' },
+      { type: 'log', offset: 25, end: 32, data: '中文 ' },
+      { type: 'log', offset: 32, end: 36, data: '中\n' },
+    ]
+    const secondSocket: LogFrame[] = [
+      { type: 'log', offset: 36, end: 40, data: '\ufffd!\n' },
+      { type: 'log', offset: 40, end: 46, data: '\ufffd\ufffd😀' },
+      { type: 'status', status: 'completed', exit_code: 0, status_reason: null },
+      { type: 'log', offset: 46, end: 48, data: '\ufffd' },
+    ]
+
+    function shown(): string {
+      const resets = sink.reset.mock.calls
+      return resets[resets.length - 1][0] + sink.append.mock.calls.map((call) => call[0]).join('')
+    }
+
+    it('shows the stored bytes decoded with U+FFFD, and resumes from the last frame\'s end', async () => {
+      vi.spyOn(api, 'getTaskLog').mockResolvedValue(tailPage)
+      const taskLog = await start()
+      expect(api.openTaskLog).toHaveBeenLastCalledWith(4, 13, expect.anything())
+      firstSocket.forEach((frame) => handlers[0].onFrame(frame))
+      expect(taskLog.nextOffset.value).toBe(36) // not 13 + the UTF-8 length of the text (38)
+
+      handlers[0].onClose?.() // the connection drops
+      await vi.advanceTimersByTimeAsync(2500)
+      expect(api.openTaskLog).toHaveBeenLastCalledWith(4, 36, expect.anything())
+      secondSocket.forEach((frame) => handlers[1].onFrame(frame))
+
+      expect(shown()).toBe(new TextDecoder('utf-8').decode(log))
+      expect(shown().split('\n')).toEqual(['line 1 \ufffd\ufffd ok', 'line 2 \ufffd ok', '中文 中', '\ufffd!', '\ufffd\ufffd😀\ufffd'])
+      expect(taskLog.nextOffset.value).toBe(log.length)
+    })
+
+    it('a frame that does not fit at our end shows nothing and reopens the stream there', async () => {
+      vi.spyOn(api, 'getTaskLog').mockResolvedValue(tailPage)
+      const close = vi.fn()
+      vi.mocked(api.openTaskLog).mockImplementation((_id, _offset, h) => {
+        handlers.push(h)
+        return close
+      })
+      const taskLog = await start()
+      handlers[0].onFrame(firstSocket[1]) // 25-32, but we hold only up to 13
+      expect(close).toHaveBeenCalledOnce()
+      expect(taskLog.state.value).toBe('reconnecting')
+      handlers[0].onFrame(firstSocket[0]) // a late frame of the closed socket is ignored
+      await vi.advanceTimersByTimeAsync(2500)
+      expect(api.openTaskLog).toHaveBeenLastCalledWith(4, 13, expect.anything())
+      firstSocket.forEach((frame) => handlers[1].onFrame(frame))
+      expect(shown()).toBe(new TextDecoder().decode(log.subarray(0, 36)))
+      expect(taskLog.nextOffset.value).toBe(36)
+    })
+
+    it('loads earlier output by the pages\' byte offsets, not their text', async () => {
+      const getTaskLog = vi.spyOn(api, 'getTaskLog')
+      getTaskLog.mockResolvedValueOnce({ task_id: 4, offset: 13, next_offset: 25, size: 25, data: 'line 2 \ufffd ok\n' })
+      const taskLog = await start()
+      getTaskLog.mockResolvedValueOnce({ task_id: 4, offset: 0, next_offset: 8, size: 25, data: 'line 1 \ufffd' })
+      getTaskLog.mockResolvedValueOnce({ task_id: 4, offset: 8, next_offset: 13, size: 25, data: '\ufffd ok\n' })
+      await taskLog.loadEarlier()
+      expect(getTaskLog).toHaveBeenNthCalledWith(3, 4, { offset: 8, limit: 5 })
+      expect(sink.reset).toHaveBeenLastCalledWith(new TextDecoder().decode(log.subarray(0, 25)))
+      expect(taskLog.startOffset.value).toBe(0)
+    })
   })
 })

@@ -1,5 +1,6 @@
 """Templates and tasks pages in a real browser: add a template, start a task from it and watch its log
-arrive live, the new-task form's own checks, a failed task's alert, cancelling, ANSI colours."""
+arrive live, the new-task form's own checks, a failed task's alert, cancelling, ANSI colours, and output
+that is not UTF-8."""
 from __future__ import annotations
 
 import re
@@ -156,3 +157,28 @@ def test_ansi_coloured_line_renders_as_text_in_the_terminal(page: Page, api):
     red = rows.locator("span", has_text="RED-WORD").last
     plain = rows.locator("span", has_text="plain-word").last
     assert red.evaluate("e => getComputedStyle(e).color") != plain.evaluate("e => getComputedStyle(e).color")
+
+
+def test_live_log_shows_output_that_is_not_utf8_intact(page: Page, api, tmp_path):
+    """Each line has an invalid byte (0xff), which the log shows as U+FFFD; the stream resumes from the
+    byte offsets the server gives, so no line is cut, garbled or shown twice."""
+    lines = 200
+    gate = tmp_path / "gate"
+    script = (f"while [ ! -e '{gate}' ]; do sleep 0.05; done\n"
+              f"for i in $(seq 1 {lines}); do printf 'line %d \\xff 中 ok\\n' \"$i\"; "
+              "[ $((i % 20)) -eq 0 ] && sleep 0.2; done; true")
+    task = api.create_task(script, name=unique("ui-bytes"))
+    api.wait_status(task["id"], "running", 30)
+    page.goto("/tasks")
+    page.get_by_test_id(f"task-detail-{task['id']}").click()
+    panel = page.get_by_test_id("task-detail-dialog").get_by_test_id("log-panel")
+    expect(panel).to_have_attribute("data-stream-state", "live")
+    gate.touch()  # the output arrives while the log is open, in many frames
+
+    api.wait_status(task["id"], "completed", 30)
+    size = api.task(task["id"])["log_size"]
+    expected = "".join(f"line {i} \ufffd 中 ok\n" for i in range(1, lines + 1))
+    assert size == len(expected.encode()) - 2 * lines  # U+FFFD is 3 bytes, the 0xff it stands for 1
+    expect(panel).to_have_attribute("data-next-offset", str(size))
+    assert log_text(page).text_content() == expected
+    expect(page.get_by_test_id("task-detail-dialog").locator(".xterm-rows")).to_contain_text(f"line {lines} \ufffd 中 ok")

@@ -28,6 +28,7 @@ interface Options {
 /**
  * Keeps one task's log: opens it at its tail, streams new output over the WebSocket
  * (reconnecting from the last byte while the task is unfinished) and loads older output on demand.
+ * Byte offsets come only from the server (a page's `offset`/`next_offset`, a frame's `offset`/`end`).
  */
 export function useTaskLog({ taskId, isFinished, sink, onStatus, onError }: Options) {
   const state = ref<LogStreamState>('loading')
@@ -42,8 +43,15 @@ export function useTaskLog({ taskId, isFinished, sink, onStatus, onError }: Opti
   let sawFinish = false
 
   function handleFrame(frame: LogFrame): void {
+    if (!closeSocket) return // a late frame of a socket we closed
     if (frame.type === 'log') {
-      const chunk = appendChunk(nextOffset.value, frame.offset, frame.data)
+      const chunk = appendChunk(nextOffset.value, frame)
+      if (chunk.resync) {
+        closeSocket?.()
+        closeSocket = null
+        reconnectLater()
+        return
+      }
       nextOffset.value = chunk.nextOffset
       if (chunk.text) {
         text += chunk.text
@@ -69,10 +77,15 @@ export function useTaskLog({ taskId, isFinished, sink, onStatus, onError }: Opti
           state.value = 'closed'
           return
         }
-        state.value = 'reconnecting'
-        retryTimer = setTimeout(connect, RECONNECT_DELAY_MS)
+        reconnectLater()
       },
     })
+  }
+
+  /** Reopens the stream at the last byte we hold (`nextOffset`, the last frame's `end`). */
+  function reconnectLater(): void {
+    state.value = 'reconnecting'
+    retryTimer = setTimeout(connect, RECONNECT_DELAY_MS)
   }
 
   async function start(): Promise<void> {

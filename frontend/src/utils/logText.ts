@@ -1,28 +1,24 @@
-/** Byte-offset bookkeeping for a task log: offsets count UTF-8 bytes, the text we hold is a string. */
+/**
+ * Byte-offset bookkeeping for a task log. Offsets count bytes of the stored log and come only from the
+ * server: it decodes the bytes (an invalid sequence becomes U+FFFD, one character for 1 to 3 stored
+ * bytes), so the length of the text we hold says nothing about where it ends in the log.
+ */
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-export function byteLength(text: string): number {
-  return encoder.encode(text).length
+/** A log frame as the server sends it: `data` was decoded from the stored bytes `offset`..`end`. */
+export interface LogPiece {
+  offset: number
+  end: number
+  data: string
 }
 
 /**
- * Fits a chunk that starts at byte `chunkOffset` onto a log we hold up to byte `nextOffset`.
- * Returns only the new text (repeats and overlaps are dropped) and the new end offset.
- * A gap (chunk starting past our end) is accepted as is; the caller may reload to fill it.
+ * Fits a frame onto a log we hold up to byte `nextOffset`. Returns the new text and our new end.
+ * A frame we already hold adds nothing. A frame that does not start at our end (a gap, or an overlap
+ * whose text cannot be cut at a byte) adds nothing either and asks to `resync`: to reopen the stream
+ * at our end, where the server starts on exactly that byte.
  */
-export function appendChunk(
-  nextOffset: number,
-  chunkOffset: number,
-  data: string,
-): { text: string; nextOffset: number; gap: boolean } {
-  const bytes = encoder.encode(data)
-  const chunkEnd = chunkOffset + bytes.length
-  if (chunkEnd <= nextOffset) return { text: '', nextOffset, gap: false }
-  if (chunkOffset >= nextOffset) {
-    return { text: data, nextOffset: chunkEnd, gap: chunkOffset > nextOffset }
-  }
-  const text = decoder.decode(bytes.subarray(nextOffset - chunkOffset))
-  return { text, nextOffset: chunkEnd, gap: false }
+export function appendChunk(nextOffset: number, piece: LogPiece): { text: string; nextOffset: number; resync: boolean } {
+  if (piece.end <= nextOffset) return { text: '', nextOffset, resync: false }
+  if (piece.offset === nextOffset) return { text: piece.data, nextOffset: piece.end, resync: false }
+  return { text: '', nextOffset, resync: true }
 }
