@@ -11,6 +11,7 @@ CONTRACT_ROUTES = [
     ("get", "/api/tasks/{task_id}"),
     ("post", "/api/tasks/{task_id}/cancel"),
     ("get", "/api/tasks/{task_id}/log"),
+    ("get", "/api/tasks/{task_id}/log/raw"),
     ("get", "/api/templates"),
     ("post", "/api/templates"),
     ("get", "/api/agents"),
