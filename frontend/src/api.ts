@@ -28,6 +28,8 @@ export interface Task {
   exit_code: number | null
   status_reason: string | null
   gpu_ids: number[] | null
+  /** Bytes of output stored so far. */
+  log_size: number
 }
 
 export interface TaskCreatePayload {
@@ -222,6 +224,13 @@ export function getTaskLog(id: number, range: { tail: number } | { offset: numbe
     if (value !== undefined) params.set(key, String(value))
   }
   return request('GET', `/tasks/${id}/log?${params}`)
+}
+
+/** The stored log as bytes, for a download link (a link cannot send a header: the token goes in the query). */
+export function taskLogRawUrl(taskId: number): string {
+  const token = getAccessToken()
+  const query = token ? `?${new URLSearchParams({ token })}` : ''
+  return `/api/tasks/${taskId}/log/raw${query}`
 }
 
 export function taskLogSocketUrl(taskId: number, offset: number, loc: Location = window.location): string {

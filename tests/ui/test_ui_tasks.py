@@ -182,3 +182,6 @@ def test_live_log_shows_output_that_is_not_utf8_intact(page: Page, api, tmp_path
     expect(panel).to_have_attribute("data-next-offset", str(size))
     assert log_text(page).text_content() == expected
     expect(page.get_by_test_id("task-detail-dialog").locator(".xterm-rows")).to_contain_text(f"line {lines} \ufffd 中 ok")
+    # the download link gives the stored bytes themselves, the 0xff included
+    href = panel.get_by_test_id("log-download").get_attribute("href")
+    assert api.get(href).content == b"".join(b"line %d \xff \xe4\xb8\xad ok\n" % i for i in range(1, lines + 1))

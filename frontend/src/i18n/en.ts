@@ -101,6 +101,7 @@ const en = {
   },
   log: {
     loadEarlier: 'Load earlier output ({kib} KiB not shown)',
+    download: 'Download raw log',
     follow: 'Follow output',
     state: {
       loading: 'Loading…',

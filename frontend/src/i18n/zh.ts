@@ -103,6 +103,7 @@ const zh: Messages = {
   },
   log: {
     loadEarlier: '加载更早的输出（还有 {kib} KiB 未显示）',
+    download: '下载原始日志',
     follow: '跟随最新输出',
     state: {
       loading: '加载中…',
