@@ -7,7 +7,7 @@ server ~1 ms per task (bench: throughput). Bind context (task_id, agent_id, requ
 
 Event names (noun_pastverb; reuse these, add new ones here):
   server_started, server_stopping, auth_disabled_on_public_address, setting_unknown, request_failed, unhandled_error,
-  task_created, task_status_changed, task_assigned, task_handover_resent, task_canceled,
+  task_created, task_status_changed, task_assigned, task_resources_reserved, task_handover_resent, task_canceled,
   template_created, template_updated, template_deleted,
   agent_registered, agent_went_offline, agent_came_back, agent_drained, agent_resumed, agent_forgotten,
   sub_agent_registered, sub_agent_refused, sub_agent_gave_up,

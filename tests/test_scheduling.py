@@ -1,6 +1,7 @@
 """Which waiting tasks a main agent's heartbeat hands over, on which GPUs: priority and FIFO,
-backfill, whole and shared GPUs, many per reply, no double hand-over under concurrency, and
-placements that survive a server restart. A real server, driven by tests/protocol_agent.py."""
+backfill beside room kept for a task that fits later (tests/test_starvation.py has that rule), whole
+and shared GPUs, many per reply, no double hand-over under concurrency, and placements that survive a
+server restart. A real server, driven by tests/protocol_agent.py."""
 from __future__ import annotations
 
 import threading
@@ -33,23 +34,26 @@ def test_priority_1_runs_first_then_fifo_within_a_priority(shared_server, shared
     assert agent.heartbeat().start == []
 
 
-def test_task_that_does_not_fit_now_is_skipped_and_a_smaller_one_runs(shared_server, shared_client: Api):
-    agent = ProtocolAgent(shared_server.url, cpu_cores=4).register()
-    first = shared_client.create_task("echo", name="half", cpu_cores=2)
+def test_task_that_fits_nowhere_is_skipped_and_one_that_fits_later_keeps_its_room(server, client: Api):
+    """A fresh server: on the shared one, other tests' agents could be where the big task fits now."""
+    agent = ProtocolAgent(server.url, cpu_cores=4).register()
+    first = client.create_task("echo", name="half", cpu_cores=2)
     reply = agent.heartbeat()
     assert started(reply) == {first["id"]: []}
     agent.start_sub(reply.start[0])
-    big = shared_client.create_task("echo", name="big", cpu_cores=4, priority=1)
-    too_big = shared_client.create_task("echo", name="never fits", cpu_cores=5, priority=1)
-    small = shared_client.create_task("echo", name="small", cpu_cores=2, priority=5)
+    too_big = client.create_task("echo", name="never fits", cpu_cores=5, priority=1)
+    big = client.create_task("echo", name="big", cpu_cores=3, priority=2)
+    small = client.create_task("echo", name="small", cpu_cores=1, priority=5)
+    coreless = client.create_task("echo", name="needs no core", cpu_cores=0, priority=5)
     reply = agent.heartbeat()
-    assert started(reply) == {small["id"]: []}
-    assert shared_client.task(big["id"])["status"] == "waiting"
+    # small would fit in the 2 free cores, but big keeps 3 (services/reservations.py); the task that
+    # needs none may run beside it, and too_big, larger than any agent, holds nothing back.
+    assert started(reply) == {coreless["id"]: []}
     agent.run_to_end(reply.start[0])
     assert agent.heartbeat().start == []  # "half" still holds 2 of the 4 cores
     agent.running[first["id"]].finish(0)
-    assert started(agent.heartbeat()) == {big["id"]: []}
-    assert shared_client.task(too_big["id"])["status"] == "waiting"
+    assert started(agent.heartbeat()) == {big["id"]: [], small["id"]: []}  # small uses the core big leaves
+    assert client.task(too_big["id"])["status"] == "waiting"
 
 
 def test_whole_gpu_tasks_take_free_gpus_exclusively(shared_server, shared_client: Api):

@@ -1,11 +1,11 @@
 """Which waiting tasks fit on a main agent, and on which of its GPUs.
 
 The server's record of placed tasks (Task.holds_resources on that agent) is the truth for free
-resources; measured GPU memory is a second check for tasks that share a GPU.
+resources (capacity.py); measured GPU memory is a second check for tasks that share a GPU. Room
+kept for a waiting task that fits nowhere yet (reservations.py) goes to no task behind it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional
 
 from sqlalchemy import select, text
@@ -13,63 +13,11 @@ from sqlalchemy.orm import defer, lazyload
 
 from backend.extensions import db
 from backend.models import Agent, Task, TaskStatus
+from backend.services import reservations
+from backend.services.capacity import Capacity, Hold, Request, gpu_slots
 
 SCAN_BATCH = 16  # rows per fetch: most heartbeats take the first few candidates (bench: scale)
 MAX_SCAN = 2000
-
-
-@dataclass
-class GpuSlot:
-    index: int
-    total_mib: int
-    measured_free_mib: int
-    reserved_mib: int = 0
-    exclusive: bool = False  # held whole by a task that asked for gpu_memory = 0
-    holders: int = 0
-
-    def can_take(self, memory_mib: int) -> bool:
-        if self.exclusive:
-            return False
-        if memory_mib == 0:
-            return self.holders == 0
-        return (self.total_mib - self.reserved_mib >= memory_mib and
-                self.measured_free_mib >= memory_mib)
-
-    def take(self, memory_mib: int) -> None:
-        self.holders += 1
-        if memory_mib == 0:
-            self.exclusive = True
-        else:
-            self.reserved_mib += memory_mib
-            self.measured_free_mib -= memory_mib
-
-
-@dataclass
-class Capacity:
-    free_cores: int
-    gpus: list[GpuSlot] = field(default_factory=list)
-
-    def place(self, task: Task) -> Optional[list[int]]:
-        """Reserve room for task and return its GPU ids, or None when it does not fit."""
-        if task.cpu_cores > self.free_cores:
-            return None
-        fitting = [g for g in self.gpus if g.can_take(task.gpu_memory)]
-        if len(fitting) < task.gpu_count:
-            return None
-        # Shared requests pack onto the fullest GPU that still fits; whole-GPU requests take the lowest.
-        if task.gpu_memory:
-            fitting.sort(key=lambda g: (g.total_mib - g.reserved_mib, g.index))
-        chosen = fitting[:task.gpu_count]
-        for gpu in chosen:
-            gpu.take(task.gpu_memory)
-        self.free_cores -= task.cpu_cores
-        return sorted(g.index for g in chosen)
-
-    def max_gpu_request(self) -> tuple[int, int]:
-        """(most GPUs any task could still get, most MiB a shared request could get on one GPU)."""
-        usable = [g for g in self.gpus if not g.exclusive]
-        best_mib = max((min(g.total_mib - g.reserved_mib, g.measured_free_mib) for g in usable), default=0)
-        return len(usable), best_mib
 
 
 def placed_tasks(agent_id: str) -> list[Task]:
@@ -81,9 +29,7 @@ def placed_tasks(agent_id: str) -> list[Task]:
 def capacity_of(agent: Agent, placed: Optional[list[Task]] = None) -> Capacity:
     """Free room on the agent; `placed` is placed_tasks(agent.id) read earlier in this unit of work
     (read once per heartbeat: bench scale/fleet), re-checked since a task may have let go of its place."""
-    gpus = {g["index"]: GpuSlot(g["index"], g.get("memory_total", 0),
-                                g.get("memory_total", 0) - g.get("memory_used", 0))
-            for g in agent.gpu_info or []}
+    gpus = gpu_slots(agent.gpu_info)
     cap = Capacity(free_cores=agent.cpu_cores, gpus=list(gpus.values()))
     placed = placed_tasks(agent.id) if placed is None else [
         t for t in placed if t.holds_resources and t.agent_id == agent.id]
@@ -122,7 +68,26 @@ def _candidates(cap: Capacity) -> Iterator[Task]:
 def find_task_for_agent(agent: Agent, cap: Capacity, limit: int,
                         skip: Iterable[int] = ()) -> list[tuple[Task, list[int]]]:
     """Tasks to hand to this agent now, each with its GPU ids; a task that does not fit is skipped,
-    and so is every task in `skip` (ones this agent just said it could not start).
+    and so is every task in `skip` (ones this agent just said it could not start). Room this agent
+    keeps for a task that fits nowhere yet (reservations.py) is not given to any task behind it.
+    Afterwards `cap` is the agent's free room (the kept room counts as free there)."""
+    skip = set(skip)
+    head = reservations.head_of_queue()
+    held: list[Hold] = []
+    try:
+        if not head:
+            return []  # nothing waits: no scan (bench: fleet)
+        return _scan(cap, limit, skip, reservations.hold_for(agent, cap, skip=skip, rows=head), held)
+    finally:
+        for hold in reversed(held):
+            cap.release(hold)
+        reservations.note_free_room(agent.id, cap)
+
+
+def _scan(cap: Capacity, limit: int, skip: set[int], keep: Optional[Request],
+          held: list[Hold]) -> list[tuple[Task, list[int]]]:
+    """Place candidates in order; `keep` has its room held (recorded in `held`) from the first
+    candidate behind it on.
 
     The scan stops once the agent's cores are full (then only tasks that need no core, GPU-only
     work, are looked at) or after MAX_SCAN candidates, so a heartbeat stays fast however many tasks
@@ -132,9 +97,12 @@ def find_task_for_agent(agent: Agent, cap: Capacity, limit: int,
     budget = MAX_SCAN
     coreless_only = cap.free_cores <= 0  # then _candidates() yields only tasks that need no core
     while True:
-        taken = {task.id for task, _ in chosen} | set(skip)
+        taken = {task.id for task, _ in chosen} | skip
         for task in _candidates(cap):
             budget -= 1
+            if keep is not None and (keep.priority, keep.id) < (task.priority, task.id):
+                held.append(cap.hold(keep))
+                keep = None
             gpu_ids = cap.place(task) if task.id not in taken else None
             if gpu_ids is not None:
                 chosen.append((task, gpu_ids))
