@@ -230,8 +230,9 @@ def test_a_database_from_before_an_index_gets_it_at_start(tmp_path):
     settings = {"TESTING": True, "DATA_DIR": str(tmp_path), "RUN_BACKGROUND_JOBS": False}
     create_app(settings)
     db_file = tmp_path / "database" / "task_system.db"
-    with sqlite3.connect(db_file) as conn:
+    with sqlite3.connect(db_file) as conn:  # as the first release, before this index, left it
         conn.execute("DROP INDEX ix_tasks_coreless")
+        conn.execute("DROP TABLE alembic_version")
     create_app(settings)
     with sqlite3.connect(db_file) as conn:
         assert "ix_tasks_coreless" in {row[1] for row in conn.execute("PRAGMA index_list(tasks)")}
