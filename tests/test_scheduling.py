@@ -220,19 +220,3 @@ def test_once_the_cores_are_full_tasks_that_need_none_still_start(shared_server,
     urgent = shared_client.create_task("echo", name="gpu only, urgent", cpu_cores=0, gpu_count=1, priority=1)
     assert started(agent.heartbeat()) == {first["id"]: [], urgent["id"]: [0], late["id"]: [1]}
     assert all(shared_client.task(t["id"])["status"] == "waiting" for t in blocked)
-
-
-def test_a_database_from_before_an_index_gets_it_at_start(tmp_path):
-    import sqlite3
-
-    from backend.factory import create_app
-
-    settings = {"TESTING": True, "DATA_DIR": str(tmp_path), "RUN_BACKGROUND_JOBS": False}
-    create_app(settings)
-    db_file = tmp_path / "database" / "task_system.db"
-    with sqlite3.connect(db_file) as conn:  # as the first release, before this index, left it
-        conn.execute("DROP INDEX ix_tasks_coreless")
-        conn.execute("DROP TABLE alembic_version")
-    create_app(settings)
-    with sqlite3.connect(db_file) as conn:
-        assert "ix_tasks_coreless" in {row[1] for row in conn.execute("PRAGMA index_list(tasks)")}
