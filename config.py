@@ -114,8 +114,14 @@ class Settings(BaseSettings):
     AGENT_OFFLINE_AFTER_S: Seconds = Field(
         6.0, description="A main agent is offline after this long without a heartbeat.")
     SUB_AGENT_LEASE_S: Seconds = Field(
-        15.0, description="A running task whose sub-agent is silent this long (and not reported alive by its "
-                          "main agent) fails.")
+        15.0, description="A running task whose sub-agent is silent this long fails if its main agent, heard "
+                          "meanwhile, does not report it alive (its main agent silent too: see AGENT_LOST_AFTER_S).")
+    AGENT_LOST_AFTER_S: Seconds = Field(
+        600.0, description="A running task whose sub-agent and main agent are both silent (the box unreachable: "
+                           "a network outage, a frozen or powered-off machine) stays running, marked 'agent "
+                           "unreachable since', and fails only after this long. 600 s outlasts a router or switch "
+                           "reboot and a VM migration (minutes), and is twice Slurm's SlurmdTimeout (300 s): an "
+                           "outage must not kill a healthy job, whose output arrives once the network is back.")
     RESTART_GRACE_S: Seconds = Field(
         15.0, description="After the server starts, agents get this long to come back before anything is "
                           "declared lost.")

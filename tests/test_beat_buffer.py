@@ -10,7 +10,7 @@ import pytest
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, Task, TaskStatus
 from backend.services import agents as agent_service
-from backend.services import beat_buffer
+from backend.services import beat_buffer, last_heard
 from backend.services.unit_of_work import unit_of_work
 from task_common import protocol as p
 from backend.utils.time import as_utc, utcnow
@@ -21,7 +21,7 @@ def app(tmp_path):
     from backend.factory import create_app
 
     application = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "data"), "RUN_BACKGROUND_JOBS": False,
-                              "RESTART_GRACE_S": 0, "SUB_AGENT_LEASE_S": 5})
+                              "RESTART_GRACE_S": 1e-6, "SUB_AGENT_LEASE_S": 5})
     with application.app_context():
         yield application
         db.session.remove()
@@ -99,16 +99,18 @@ def test_a_flushed_beat_leaves_a_task_another_sub_agent_took_over_alone(app):
     assert as_utc(fresh(Task, task_id).last_seen_time) == long_ago
 
 
-def test_the_liveness_check_counts_beats_not_yet_flushed(app):
+def test_the_liveness_check_counts_beats_not_yet_flushed(app, monkeypatch):
     client = app.test_client()
     task_id, sub_id = running_task(client)
-    with unit_of_work():  # silent for longer than the 5 s lease, as far as the database knows
-        db.session.get(Task, task_id).last_seen_time = utcnow() - timedelta(seconds=60)
+    main_id = fresh(Task, task_id).agent_id
+    clock = [last_heard.clock()]
+    monkeypatch.setattr(last_heard, "clock", lambda: clock[0])
+    clock[0] += 60  # silent for longer than the 5 s lease
     plain_beat(client, task_id, sub_id, cpu=10.0)
     agent_service.check_agents_status()
     assert fresh(Task, task_id).status == TaskStatus.RUNNING.value
 
-    with unit_of_work():
-        db.session.get(Task, task_id).last_seen_time = utcnow() - timedelta(seconds=60)
+    clock[0] += 60
+    post(client, p.MAIN_HEARTBEAT_PATH, p.MainHeartbeat(agent_id=main_id, cpu_cores=4, wait_s=0))  # not listing it
     agent_service.check_agents_status()  # no beat since: the lease ran out
     assert fresh(Task, task_id).status == TaskStatus.FAILED.value

@@ -17,13 +17,13 @@ from sqlalchemy.orm import lazyload
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
-from backend.services import beat_buffer, logs, signals
+from backend.services import beat_buffer, last_heard, logs, signals
 from backend.services import identity as identity_service
 from backend.services import tasks as task_service
 from backend.services.errors import Conflict, NotFound
 from backend.services.unit_of_work import after_commit, unit_of_work
 from task_common import protocol as p
-from backend.utils.time import as_utc, utcnow
+from backend.utils.time import utcnow
 
 log = structlog.get_logger()
 
@@ -102,6 +102,7 @@ def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
         cancel = task.status != TaskStatus.RUNNING.value
         if not cancel:
             task.sub_agent_id, task.handover_acked, task.last_seen_time = msg.sub_agent_id, True, utcnow()
+            last_heard.hear_sub_agent(msg.sub_agent_id, task.id)
             _upsert_sub_agent(msg, task, same_id)
         log.info("sub_agent_registered", sub_agent_id=msg.sub_agent_id, agent_id=msg.main_agent_id,
                  cancel=cancel)
@@ -152,26 +153,73 @@ def get_all_agents(*, all_sub_agents: bool = False,
 
 
 def check_agents_status() -> None:
-    """Liveness: agents silent too long go offline; running tasks whose lease ran out fail."""
+    """Liveness, by this process's monotonic clock (services/last_heard.py), never the wall clock:
+    agents silent past AGENT_OFFLINE_AFTER_S go offline; running tasks silent past the lease are
+    judged by _check_silent_tasks."""
     beat_buffer.flush()  # judge by every beat received so far
-    if in_restart_grace():
-        return
-    cfg = current_app.config
-    now = utcnow()
     with unit_of_work():
-        offline_before = now - timedelta(seconds=cfg["AGENT_OFFLINE_AFTER_S"])
-        for agent in db.session.scalars(select(Agent).where(Agent.status == AgentStatus.ONLINE.value,
-                                                            Agent.last_heartbeat_time < offline_before)):
-            agent.status = AgentStatus.OFFLINE.value
-            log.info("agent_went_offline", agent_id=agent.id, agent_type=agent.type)
-        lease_before = now - timedelta(seconds=cfg["SUB_AGENT_LEASE_S"])
-        for task in db.session.scalars(select(Task).where(Task.status == TaskStatus.RUNNING.value,
-                                                          Task.last_seen_time < lease_before)):
-            silent = (now - as_utc(task.last_seen_time)).total_seconds()
-            log.error("sub_agent_lost", task_id=task.id, agent_id=task.agent_id, silent_s=round(silent, 1))
-            task_service.fail_task(task, f"agent lost: no sign of the task for {silent:.0f} s "
-                                         f"(sub-agent and main agent {task.agent_id} silent)")
-            task.holds_resources = False
+        running = dict(db.session.execute(select(Task.id, Task.agent_id).where(
+            Task.status == TaskStatus.RUNNING.value)).all())
+        agents = dict(db.session.execute(select(Agent.id, Agent.status).where(
+            (Agent.type == AgentType.MAIN.value) | (Agent.status == AgentStatus.ONLINE.value))).all())
+        now = last_heard.clock()
+        last_heard.keep_only(running, agents, now)  # seeds the ones this process never heard with now
+        if in_restart_grace():
+            return
+        _mark_silent_agents_offline([a for a, status in agents.items() if status == AgentStatus.ONLINE.value], now)
+        _check_silent_tasks(running, now)
+
+
+def _mark_silent_agents_offline(online_ids: list[str], now: float) -> None:
+    offline_after_s = current_app.config["AGENT_OFFLINE_AFTER_S"]
+    silent = [agent_id for agent_id in online_ids if now - last_heard.agent_heard(agent_id) > offline_after_s]
+    if not silent:
+        return
+    for agent in db.session.scalars(select(Agent).where(Agent.id.in_(silent))):
+        agent.status = AgentStatus.OFFLINE.value
+        log.info("agent_went_offline", agent_id=agent.id, agent_type=agent.type,
+                 silent_s=round(now - last_heard.agent_heard(agent.id), 1))
+
+
+def _check_silent_tasks(running: dict[int, Optional[str]], now: float) -> None:
+    """A task silent past the lease fails at once if its main agent was heard since (and did not report
+    it running). If its main agent is silent too, the box is unreachable, not the task dead: the task
+    keeps running, noted "agent unreachable since", and fails once silent for AGENT_LOST_AFTER_S."""
+    cfg = current_app.config
+    before, notes = last_heard.unreachable_notes(), {}
+    for task_id, agent_id in running.items():
+        heard = last_heard.task_heard(task_id)
+        silent = now - heard
+        if silent <= cfg["SUB_AGENT_LEASE_S"]:
+            if task_id in before:
+                log.info("agent_reached_again", task_id=task_id, agent_id=agent_id)
+        elif agent_id is None or last_heard.agent_heard(agent_id) > heard:
+            log.error("sub_agent_lost", task_id=task_id, agent_id=agent_id, silent_s=round(silent, 1))
+            _fail_lost_task(task_id, f"agent lost: no sign of the task for {silent:.0f} s (its sub-agent is silent "
+                                     f"and main agent {agent_id} does not report it running)")
+        elif silent > cfg["AGENT_LOST_AFTER_S"]:
+            log.error("agent_lost", task_id=task_id, agent_id=agent_id, silent_s=round(silent, 1))
+            _fail_lost_task(task_id, f"agent lost: main agent {_agent_label(agent_id)} unreachable for {silent:.0f} s "
+                                     f"(nothing from it or the task's sub-agent; the limit, AGENT_LOST_AFTER_S, "
+                                     f"is {cfg['AGENT_LOST_AFTER_S']:g} s)")
+        elif task_id in before:
+            notes[task_id] = before[task_id]
+        else:
+            log.warning("agent_went_unreachable", task_id=task_id, agent_id=agent_id, silent_s=round(silent, 1))
+            notes[task_id] = utcnow() - timedelta(seconds=silent)  # the wall clock only for people to read
+    last_heard.set_unreachable(notes)
+
+
+def _fail_lost_task(task_id: int, reason: str) -> None:
+    task = db.session.get(Task, task_id)
+    task_service.fail_task(task, reason)
+    task.holds_resources = False
+
+
+def _agent_label(agent_id: str) -> str:
+    """`name (id)` for a status_reason a person reads; the id alone if the row is gone."""
+    name = db.session.scalar(select(Agent.name).where(Agent.id == agent_id))
+    return f"{name} ({agent_id})" if name else agent_id
 
 
 def drain_agent(agent_id: str) -> Agent:
@@ -203,7 +251,7 @@ def forget_agent(agent_id: str) -> None:
         if agent.is_online:
             raise Conflict("agent_online", f"Agent {agent_id} is online; stop it before forgetting it.")
         # Its tasks' sub-agents may still run (and beat) while their main agent is gone; wait for them
-        # to finish or be declared lost (SUB_AGENT_LEASE_S).
+        # to finish or be declared lost (AGENT_LOST_AFTER_S once nothing of the box is heard).
         running = list(db.session.scalars(select(Task.id).where(Task.agent_id == agent_id,
                                                                 Task.status == TaskStatus.RUNNING.value)))
         if running:

@@ -1,5 +1,6 @@
 """The plain sub-agent heartbeat's writes (the task's last sign of life, the sub-agent's resource
-usage), kept in memory and written in one transaction per liveness tick.
+usage), kept in memory and written in one transaction per liveness tick. Those times are for people:
+liveness itself goes by the monotonic stamps of services/last_heard.py, taken as the beat arrives.
 
 Every running task's sub-agent beats once a second. One commit per beat was most of the server's
 work at 300 sub-agents (bench: fleet): the write lock, ~15 system calls of SQLite locking and WAL

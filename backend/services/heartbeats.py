@@ -13,7 +13,7 @@ from sqlalchemy.orm import lazyload
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
 from backend.services import agents as agent_service
-from backend.services import beat_buffer, scheduler, signals, sub_output
+from backend.services import beat_buffer, last_heard, scheduler, signals, sub_output
 from backend.services import identity as identity_service
 from backend.services import tasks as task_service
 from backend.services.errors import NotFound
@@ -92,6 +92,7 @@ def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat,
             resend.append(_assignment(task))
         elif not running:
             task.holds_resources = False  # ended and its process is gone from the box
+    last_heard.hear_main_agent(agent.id, seen)  # what liveness decides by; the columns are for display
     if seen:  # one statement instead of an ORM flush of every running task (bench: fleet)
         db.session.connection().execute(_TOUCH_PLACED, {"ids": seen, "now": utcnow()})
     return resend, kill
@@ -123,6 +124,7 @@ def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None) -
         task_service.transition(task, TaskStatus.RUNNING, None)
         task.agent_id, task.gpu_ids, task.holds_resources = agent.id, gpu_ids, True
         task.handover_acked, task.sub_agent_id, task.last_seen_time = False, None, utcnow()
+        last_heard.hear_task(task.id)
         log.info("task_assigned", task_id=task.id, agent_id=agent.id, gpu_ids=gpu_ids, cpu_cores=task.cpu_cores)
         out.append(_assignment(task))
     agent.available_cpu_cores = max(cap.free_cores, 0)
@@ -141,6 +143,7 @@ def handle_sub_heartbeat(msg: p.SubHeartbeat) -> p.SubHeartbeatReply:
     structlog.contextvars.bind_contextvars(task_id=msg.task_id, sub_agent_id=msg.sub_agent_id)
     interval = current_app.config["SUB_HEARTBEAT_INTERVAL_S"]
     status = sub_output.refuse_stranger(msg.task_id, msg.sub_agent_id)  # before its bytes reach a task's log
+    last_heard.hear_sub_agent(msg.sub_agent_id, msg.task_id)
     size, storage_error = sub_output.store_chunks(msg.task_id, [(c.offset, c.raw()) for c in msg.chunks])
     if msg.returncode is None and not msg.usage.gpus and not storage_error:  # the common beat
         usage = msg.usage

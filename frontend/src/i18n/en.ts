@@ -31,6 +31,7 @@ const en = {
     new: 'New task',
     details: 'Details',
     empty: 'No tasks',
+    agentUnreachable: 'Agent unreachable',
     columns: {
       id: 'ID',
       name: 'Name',
@@ -87,6 +88,8 @@ const en = {
   taskDetail: {
     title: 'Task #{id} · {name}',
     failedTitle: 'Task failed (exit code {code})',
+    agentUnreachable: 'Agent {agent} unreachable since {since}',
+    agentUnreachableHint: 'The task keeps running on its agent; its output arrives when the connection is back.',
     dependsOn: 'Depends on',
     startTime: 'Started',
     endTime: 'Ended',

@@ -33,6 +33,7 @@ const zh: Messages = {
     new: '新建任务',
     details: '详情',
     empty: '暂无任务',
+    agentUnreachable: '节点失联',
     columns: {
       id: 'ID',
       name: '名称',
@@ -89,6 +90,8 @@ const zh: Messages = {
   taskDetail: {
     title: '任务 #{id} · {name}',
     failedTitle: '任务失败（退出码 {code}）',
+    agentUnreachable: '节点 {agent} 自 {since} 起无法连接',
+    agentUnreachableHint: '任务仍在该节点上运行；连接恢复后输出会补传。',
     dependsOn: '依赖任务',
     startTime: '开始时间',
     endTime: '结束时间',
