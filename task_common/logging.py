@@ -11,6 +11,7 @@ Event names (noun_pastverb; reuse these, add new ones here):
   template_created, template_updated, template_deleted,
   agent_registered, agent_went_offline, agent_came_back, agent_drained, agent_resumed, agent_forgotten,
   sub_agent_registered, sub_agent_refused, sub_agent_gave_up,
+  agent_went_unreachable, agent_reached_again, agent_lost,
   sub_agent_lost, server_stall_detected, protocol_version_mismatch, output_chunk_stored, output_chunk_rejected,
   log_write_failed,
   main_agent_started, main_agent_stopping, agent_tick_failed, sub_agent_spawned, sub_agent_exited,

@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.api.schemas import Body, Name, NonBlank, TaskPath
 from backend.models import Task, TaskStatus
+from backend.services import last_heard
 from backend.services import logs as log_service
 from backend.services import tasks as task_service
+from backend.utils.time import isoformat
 
 bp = APIBlueprint("tasks", __name__, url_prefix="/api", abp_tags=[Tag(name="tasks")])
 
@@ -112,5 +114,7 @@ def get_task_log_raw(path: TaskPath):
 
 
 def _task_json(task: Task) -> dict:
-    """The task's fields and `log_size`, the bytes of output stored (a stat of its log file)."""
-    return {**task.to_dict(), "log_size": log_service.log_size(task.id)}
+    """The task's fields, `log_size` (the bytes of output stored: a stat of its log file) and
+    `agent_unreachable_since` (a running task whose box the server cannot hear, else null)."""
+    return {**task.to_dict(), "log_size": log_service.log_size(task.id),
+            "agent_unreachable_since": isoformat(last_heard.unreachable_since(task.id))}

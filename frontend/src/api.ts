@@ -30,6 +30,8 @@ export interface Task {
   gpu_ids: number[] | null
   /** Bytes of output stored so far. */
   log_size: number
+  /** Set while the task runs on a box the server cannot hear (network outage, frozen machine): since when. */
+  agent_unreachable_since?: string | null
 }
 
 export interface TaskCreatePayload {
