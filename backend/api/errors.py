@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from backend.services.errors import ServiceError
+from backend.services.errors import ServiceError, storage_full
 
 log = structlog.get_logger()
 
@@ -52,5 +52,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
+        full = storage_full(exc)  # an OSError (ENOSPC) or the database's own "disk is full": 507
+        if full is not None:
+            log.error("server_disk_full", error=str(exc))
+            return handle_service_error(full)
         log.exception("unhandled_error")
         return error_response(500, "internal_error", "The server hit an unexpected error; see the system log.")
