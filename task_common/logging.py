@@ -20,10 +20,13 @@ Event names (noun_pastverb; reuse these, add new ones here):
   agent_unknown_to_server, main_heartbeat_sent, sub_heartbeat_sent, task_handover_refused,
   task_process_start_failed, task_output_complete, task_handover_rejected, liveness_check_failed,
   output_uploaded, output_upload_refused,
-  database_backed_up, database_migrated, server_identity_created, server_identity_changed
+  database_backed_up, database_migrated, server_identity_created, server_identity_changed,
+  agent_disk_full, agent_disk_recovered, state_save_failed, server_disk_full,
+  sub_agent_delivery_started, sub_agent_delivery_resumed, task_output_left_undelivered, task_output_lost
 """
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from logging.handlers import RotatingFileHandler
@@ -36,6 +39,45 @@ import structlog
 # fill its disk with its own log (component.log, component.log.1, ... component.log.<KEEP>).
 LOG_ROTATE_BYTES = 20 * 1024 * 1024
 LOG_KEEP_FILES = 5
+
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullTolerant:
+    """A file handler that drops a record its disk has no room for, instead of printing a traceback
+    per record to stderr (often the same full disk, or a journal that fills with them), and closes
+    without raising: the agent reports a full disk once, in its heartbeat (agent/disk.py)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not _is_disk_full(sys.exc_info()[1]):
+            super().handleError(record)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as error:
+            if not _is_disk_full(error):
+                raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as error:
+            if not _is_disk_full(error):
+                raise
+
+
+def _is_disk_full(error) -> bool:
+    return isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS
+
+
+class TolerantRotatingFileHandler(DiskFullTolerant, RotatingFileHandler):
+    pass
+
+
+class TolerantFileHandler(DiskFullTolerant, logging.FileHandler):
+    pass
 
 
 def configure_logging(component: str, log_dir: str | Path, level: str = "INFO", *,
@@ -55,7 +97,8 @@ def configure_logging(component: str, log_dir: str | Path, level: str = "INFO", 
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    file_handler = RotatingFileHandler(log_file, maxBytes=rotate_bytes, backupCount=keep_files, encoding="utf-8")
+    file_handler = TolerantRotatingFileHandler(log_file, maxBytes=rotate_bytes, backupCount=keep_files,
+                                               encoding="utf-8")
     file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer(), shared))
     is_tty = sys.stderr.isatty()
     console_renderer = structlog.dev.ConsoleRenderer(colors=True) if is_tty else structlog.processors.JSONRenderer()
