@@ -130,6 +130,9 @@ class MainHeartbeat(Message):
     died: list[TaskReport] = []  # sub-agents that exited without the server acknowledging the end
     rejected: list[TaskReport] = []  # hand-overs this agent refused, with why (back to waiting, or failed)
     wait_s: float = Field(default=0.0, ge=0, le=60)  # long poll: hold the reply until work or timeout
+    # Set while the agent cannot write where it must ("disk full on <name>: <path>"): shown on the agent,
+    # and no task is handed to it until it clears. None from agents older than the field.
+    disk_problem: Optional[str] = Field(default=None, max_length=1000)
 
 
 class MainHeartbeatReply(Message):

@@ -47,6 +47,9 @@ class Agent(db.Model):
     monitor_file: Mapped[str] = mapped_column(String(500), default="")
     # A draining main agent takes no new tasks; its running ones finish (POST /api/agents/<id>/drain).
     draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Why a main agent cannot write where it must ("disk full on <name>: <path>"), from its heartbeats;
+    # no task is handed to it while set (heartbeats._assign). None: fine, or an agent that does not say.
+    disk_problem: Mapped[Optional[str]] = mapped_column(String(1000))
 
     @property
     def is_online(self) -> bool:
@@ -68,5 +71,5 @@ class Agent(db.Model):
             "memory_total_mib": self.memory_total_mib, "gpu_info": list(self.gpu_info or []),
             "is_simulated_gpu": self.is_simulated_gpu, "task_id": self.task_id,
             "main_agent_id": self.main_agent_id, "monitor_file": self.monitor_file,
-            "draining": bool(self.draining),
+            "draining": bool(self.draining), "disk_problem": self.disk_problem,
         }

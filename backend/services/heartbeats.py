@@ -67,6 +67,12 @@ def _record_main_state(agent: Agent, msg: p.MainHeartbeat) -> None:
     agent.memory_used_mib, agent.memory_total_mib = msg.memory_used_mib, msg.memory_total_mib
     agent.gpu_info = [g.to_dict() for g in msg.gpus]
     agent.is_simulated_gpu = any(g.simulated for g in msg.gpus)
+    if msg.disk_problem != agent.disk_problem:
+        if msg.disk_problem:
+            log.warning("agent_disk_full", agent_id=agent.id, problem=msg.disk_problem)
+        else:
+            log.info("agent_disk_recovered", agent_id=agent.id)
+        agent.disk_problem = msg.disk_problem
 
 
 def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat,
@@ -116,9 +122,11 @@ _TOUCH_PLACED = (update(Task.__table__).where(Task.__table__.c.id.in_(bindparam(
 
 def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None) -> list[p.TaskAssignment]:
     """Hand over every waiting task that fits (find_task_for_agent), recording where it runs, and
-    set the agent's available_cpu_cores. A draining agent gets nothing; its free room is still shown."""
+    set the agent's available_cpu_cores. A draining agent gets nothing, nor one whose disk is full
+    (its tasks wait until it clears, or go elsewhere); its free room is still shown."""
     cap = scheduler.capacity_of(agent, placed)
-    found = [] if agent.draining else scheduler.find_task_for_agent(agent, cap, MAX_TASKS_PER_REPLY, skip)
+    found = [] if agent.draining or agent.disk_problem else \
+        scheduler.find_task_for_agent(agent, cap, MAX_TASKS_PER_REPLY, skip)
     out = []
     for task, gpu_ids in found:
         task_service.transition(task, TaskStatus.RUNNING, None)

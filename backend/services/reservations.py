@@ -33,7 +33,7 @@ HEAD_ROWS = 32  # waiting tasks looked at per heartbeat, read from the covering 
 MAX_RESERVATIONS = 4  # tasks with a target at once, each on its own agent
 _NO_ROOM = Capacity(free_cores=0)  # an agent not seen since the server started: taken as full
 _ELIGIBLE = (Agent.type == AgentType.MAIN.value, Agent.status == AgentStatus.ONLINE.value,
-             Agent.draining.isnot(True))
+             Agent.draining.isnot(True), Agent.disk_problem.is_(None))  # a full disk takes no task either
 
 _T = Task.__table__
 _HEAD = (select(_T.c.id, _T.c.priority, _T.c.cpu_cores, _T.c.gpu_count, _T.c.gpu_memory)

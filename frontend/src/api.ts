@@ -108,6 +108,8 @@ export interface Agent {
   is_simulated_gpu?: boolean
   /** A draining main agent takes no new tasks; its running ones finish. */
   draining: boolean
+  /** Why a main agent cannot write where it must ("disk full on <name>: <path>"); it takes no task meanwhile. */
+  disk_problem?: string | null
   sub_agents?: Agent[]
 }
 

@@ -133,6 +133,8 @@ const en = {
     hostname: 'Host',
     gpuUtil: 'Util',
     draining: 'Draining',
+    diskProblem: 'Disk full',
+    diskProblemHint: 'Takes no new tasks until there is space again',
     drain: {
       button: 'Drain',
       done: 'Agent "{name}" takes no new tasks; its running tasks finish.',

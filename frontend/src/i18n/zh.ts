@@ -135,6 +135,8 @@ const zh: Messages = {
     hostname: '主机',
     gpuUtil: '使用率',
     draining: '排空中',
+    diskProblem: '磁盘已满',
+    diskProblemHint: '腾出空间之前不接收新任务',
     drain: {
       button: '排空',
       done: 'Agent「{name}」不再接收新任务，运行中的任务会继续完成。',
