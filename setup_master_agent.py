@@ -4,7 +4,8 @@
         [--work-dir DIR] [--simulate-gpus COUNTxMIB] [--state-dir DIR] [--token TOKEN]
         [--kill-grace-s S] [--log-level LEVEL]
 
-A bad flag (or a blank TASK_SYSTEM_TOKEN) stops it with one line naming it, exit code 2.
+A bad flag (or a blank TASK_SYSTEM_TOKEN) stops it with one line naming it, exit code 2; so does a
+state dir another main agent holds (same --name, or same --state-dir), naming that agent's pid.
 Stops on SIGINT/SIGTERM: the first takes no new tasks and leaves running ones to finish (a restarted
 agent adopts them); a second one also kills the running tasks.
 """
@@ -20,6 +21,7 @@ from urllib.parse import urlparse
 
 from agent.main_agent import AgentError, MainAgent, MainAgentConfig
 from agent.resource_util import ResourceUtil, parse_simulated_gpus
+from agent.state import StateDirInUse, lock_state_dir
 from task_common.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parent
@@ -115,8 +117,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     state_dir, work_dir = args.state_dir, args.work_dir
+    try:
+        lock_fd = lock_state_dir(state_dir)  # before the log: that file is the other agent's too
+    except StateDirInUse as exc:
+        print(f"setup_master_agent.py: error: {exc}", file=sys.stderr, flush=True)
+        return 2
     log_file = configure_logging("main-agent", state_dir / "logs", args.log_level)
-    print(f"main agent {args.name!r}: logs in {log_file}", flush=True)
+    _say(f"main agent {args.name!r}: logs in {log_file}")
     resources = ResourceUtil(simulate_gpus=parse_simulated_gpus(args.simulate_gpus)
                              if args.simulate_gpus else None)
     config = MainAgentConfig(
@@ -126,14 +133,22 @@ def main(argv: list[str] | None = None) -> int:
         kill_grace_s=args.kill_grace_s, output_flush_s=args.output_flush_s,
         log_level=args.log_level, log_file=log_file)
     try:
-        MainAgent(config, resources).run()
+        MainAgent(config, resources, lock_fd=lock_fd).run()
     except AgentError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
         resources.close()
-        print(f"main agent {args.name!r} stopped; logs in {log_file}", flush=True)
+        _say(f"main agent {args.name!r} stopped; logs in {log_file}")
     return 0
+
+
+def _say(line: str) -> None:
+    """Print to stdout, which may be a file on the agent's full disk: that is no reason to crash."""
+    try:
+        print(line, flush=True)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

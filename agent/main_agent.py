@@ -12,7 +12,6 @@ counting against the cores and GPUs it offers until they exit.
 from __future__ import annotations
 
 import os
-import secrets
 import select
 import signal
 import socket
@@ -24,18 +23,13 @@ from typing import Optional
 import structlog
 
 from agent import process_tree
+from agent.disk import DiskWatch, SubAgentLogs
+from agent.main_agent_subs import SubAgentSteps
 from agent.resource_util import ResourceUtil, usable_cpu_ids
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
-from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
-from agent.state import AgentState, TaskRecord
-from agent.sub_agent import EXIT_FINISHED, EXIT_REFUSED, Handover, SubAgentConfig
-from agent.sub_agent_process import (
-    CpuPool, SubAgentProcess, SubAgentTable, describe_sub_agent_exit, find_live_sub_agent, fork_sub_agent,
-    kill_lost_task, process_create_time,
-)
-from task_common.protocol import (
-    MainHeartbeat, MainHeartbeatReply, RegisterMain, TaskAssignment, TaskReport,
-)
+from agent.state import STATE_FILE_NAME, AgentState
+from agent.sub_agent_process import CpuPool, SubAgentTable
+from task_common.protocol import MainHeartbeat, MainHeartbeatReply, RegisterMain, TaskReport
 
 log = structlog.get_logger()
 
@@ -64,15 +58,19 @@ class MainAgentConfig:
     log_file: Path = Path()
 
 
-class MainAgent:
+class MainAgent(SubAgentSteps):
     def __init__(self, config: MainAgentConfig, resources: ResourceUtil,
-                 client: Optional[ServerClient] = None):
-        self.config, self.resources = config, resources
+                 client: Optional[ServerClient] = None, lock_fd: Optional[int] = None):
+        self.config, self.resources, self.lock_fd = config, resources, lock_fd  # lock_state_dir's
         self.client = client or ServerClient(config.server_url, config.token,
                                              max_delay_s=HEARTBEAT_RETRY_MAX_DELAY_S,
                                              retry_for_s=HEARTBEAT_RETRY_WINDOW_S)
         self.state = AgentState.load(config.state_dir)
         self.state_changed = False  # saved by save_state() at the end of the tick
+        self.is_state_save_failing = False
+        self.disk = DiskWatch(config.name, [config.state_dir, config.work_dir])
+        self.sub_agent_logs = SubAgentLogs(config.state_dir / "logs", [
+            task_id for memory in (self.state.current, *self.state.other_servers.values()) for task_id in memory.tasks])
         self.cpus = CpuPool(usable_cpu_ids()[:config.cpu_cores])
         self.subs = SubAgentTable()
         self.died: dict[int, str] = {}  # task id -> reason, until a heartbeat delivered it
@@ -95,15 +93,19 @@ class MainAgent:
         """Adopt what a previous run left, register, then tick until the first stop signal.
 
         Each tick, in order:
-          1. reap_finished        - notice exited sub-agents; a lost one is reported and its task killed
+          1. reap_finished        - notice exited sub-agents; a lost one is reported and its task killed,
+                                    one that left output undelivered is followed by a delivering one
           2. share_gpu_usage      - NVML's reading of each task's processes, for its sub-agent to report
-          3. send_heartbeat       - usage, running/died/rejected tasks; long-polls while capacity is free;
+          3. disk.check           - a full disk where the agent writes (state dir, work dir) becomes the
+                                    heartbeat's disk_problem: the server hands us no task until it clears
+          4. send_heartbeat       - usage, running/died/rejected tasks; long-polls while capacity is free;
                                     a reply from another server switches memories (follow_server_identity)
-          4. start_assigned       - create_sub_agent (a fork) per new assignment, never a task twice;
-                                    one that already ran here is refused, and reported
-          5. apply_cancels        - kill_task_ids: stop the task's sub-agent, SIGKILL it if it hangs
-          6. sleep_until_next_tick - at once only after starting a task (or a held long poll)
-        The state file is saved once per tick that started or reaped a sub-agent (save_state).
+          5. start_assigned       - create_sub_agent (a fork) per new assignment, never a task twice;
+                                    one that already ran here, or that the disk refuses, is refused and reported
+          6. apply_cancels        - kill_task_ids: stop the task's sub-agent, SIGKILL it if it hangs
+          7. sleep_until_next_tick - at once only after starting a task (or a held long poll)
+        The state file is saved once per tick that started or reaped a sub-agent (save_state); a disk
+        that refuses it is a disk problem, and the save is tried again each tick.
         Only this loop catches unexpected errors (agent_tick_failed) and goes on.
         """
         process_tree.become_child_subreaper()
@@ -116,6 +118,7 @@ class MainAgent:
             try:
                 self.reap_finished()
                 self.share_gpu_usage()
+                self.disk.check()
                 self.send_heartbeat()
                 self.start_assigned()
                 self.apply_cancels()
@@ -164,27 +167,13 @@ class MainAgent:
                     None, reply.agent_id):
                 continue  # this server knew us before, under the id it gave then
             self.state.current.agent_id = reply.agent_id
-            self.state.save(self.config.state_dir)
+            self.state_changed = True
+            self.save_state()
             self.interval_s, self.sub_interval_s = reply.heartbeat_interval_s, reply.sub_heartbeat_interval_s
             structlog.contextvars.bind_contextvars(agent_id=reply.agent_id)
             log.info("agent_registered", name=self.config.name, cpu_cores=self.config.cpu_cores,
                      gpus=len(gpus), adopted_tasks=sorted(self.subs.current))
             return
-
-    def adopt_sub_agents(self) -> None:
-        """Sub-agents a previous run started and that still run are ours again (whichever server's
-        task they run); the others are reaped."""
-        for server_id, memory in [(None, self.state.current), *self.state.other_servers.items()]:
-            for task_id, record in list(memory.tasks.items()):
-                process = find_live_sub_agent(record)
-                sub = SubAgentProcess(record, is_child=False, process=process)
-                self.subs.add(sub, server_id)
-                if process is None:
-                    self.handle_sub_agent_exit(sub, None, server_id)
-                    continue
-                self.cpus.claim(record.cpu_ids)
-                log.info("sub_agent_adopted", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=record.pid,
-                         other_server_id=server_id)
 
     def follow_server_identity(self, server_id: Optional[str]) -> bool:
         """True when the server is another one than our memory's: its memory is taken up, the old
@@ -206,41 +195,28 @@ class MainAgent:
         """Stop without touching running tasks: their sub-agents go on and a restarted agent adopts them."""
         log.info("main_agent_stopping", running_task_ids=sorted(self.subs.current),
                  tasks_killed=self.stop_signals > 1)
-        self.state.save(self.config.state_dir)
+        self.state_changed = True
+        self.save_state()
         self.client.close()
 
     def save_state(self) -> None:
         """Once per tick, not per sub-agent: a rename per task was the main agent's largest cost at
         ~30 tasks/s (bench: throughput). A crash between a fork and this save leaves a sub-agent the
-        next run does not adopt; it still reports its task to the server itself."""
-        if self.state_changed:
+        next run does not adopt; it still reports its task to the server itself. A disk that refuses
+        the file is a disk problem (the heartbeat says so); the save is tried again next tick."""
+        if not self.state_changed:
+            return
+        try:
             self.state.save(self.config.state_dir)
-            self.state_changed = False
-
-    def terminate_sub_agents(self) -> None:
-        for _, sub in self.subs.all():
-            sub.send_signal(signal.SIGTERM)  # the sub-agent kills its task and reports the end
+        except OSError as exc:
+            problem = self.disk.report(self.config.state_dir / STATE_FILE_NAME, exc)
+            if not self.is_state_save_failing:
+                log.error("state_save_failed", problem=problem)
+            self.is_state_save_failing = True
+            return
+        self.state_changed = self.is_state_save_failing = False
 
     # -- the tick's steps -------------------------------------------------------------------------
-
-    def reap_finished(self) -> None:
-        for server_id, sub in self.subs.all():
-            has_exited, returncode = sub.poll()
-            if has_exited:
-                self.handle_sub_agent_exit(sub, returncode, server_id)
-        process_tree.reap_exited_children(keep=self.subs.child_pids())
-
-    def share_gpu_usage(self) -> None:
-        """Sub-agents are forks and must not call NVML (see ResourceUtil.after_fork): read it for them."""
-        now = time.monotonic()
-        if not self.resources.has_nvml or not self.subs.all() or now - self.gpu_shared_at < self.sub_interval_s:
-            return
-        self.gpu_shared_at = now
-        snapshot = self.resources.get_gpu_processes()
-        for _, sub in self.subs.all():
-            pids = [sub.record.pid, *process_tree.descendant_pids(sub.record.pid)]
-            usage = self.resources.get_process_gpu_usage(pids, sub.record.gpu_ids, snapshot)
-            Spool(self.config.state_dir, sub.record.sub_agent_id).write_gpu_usage(usage)
 
     def send_heartbeat(self) -> None:
         """One heartbeat; long-polls (wait_s) while a task could still fit, so dispatch is immediate."""
@@ -278,7 +254,8 @@ class MainAgent:
             gpus=self.subs.gpus_left(self.resources.get_gpu_info()), running_task_ids=sorted(self.subs.current),
             died=[TaskReport(task_id=t, reason=r) for t, r in self.died.items()],
             rejected=[TaskReport(task_id=t, reason=r) for t, r in self.rejected.items()],
-            wait_s=min(self.interval_s, 60.0) if self.has_free_capacity() else 0.0)
+            wait_s=min(self.interval_s, 60.0) if self.has_free_capacity() else 0.0,
+            disk_problem=self.disk.problem)
 
     def has_free_capacity(self) -> bool:
         if self.stopping:
@@ -330,68 +307,3 @@ class MainAgent:
                 os.read(self.wakeup_r, 512)  # a signal (child exit or stop): tick now
                 return
 
-    # -- sub-agents -------------------------------------------------------------------------------
-
-    def create_sub_agent(self, assignment: TaskAssignment) -> bool:
-        """Fork the task's sub-agent; False (and the hand-over refused) when that failed."""
-        task_id = assignment.task_id
-        cpu_ids = self.cpus.allocate(assignment.cpu_cores)
-        handover = Handover(sub_agent_id=f"sub-{task_id}-{secrets.token_hex(4)}",
-                            main_agent_id=self.state.current.agent_id, task=assignment, cpu_ids=cpu_ids,
-                            heartbeat_interval_s=self.sub_interval_s)
-        try:
-            pid = fork_sub_agent(self.sub_agent_config(), handover, self.resources, self.forget_in_child)
-        except OSError as exc:
-            self.cpus.release(cpu_ids)
-            log.error("sub_agent_spawn_failed", task_id=task_id, error=str(exc))
-            self.refuse_handover(task_id, f"could not start a sub-agent: {exc}")
-            return False
-        record = TaskRecord(task_id=task_id, sub_agent_id=handover.sub_agent_id, pid=pid,
-                            create_time=process_create_time(pid), cpu_cores=assignment.cpu_cores,
-                            cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
-        self.subs.add(SubAgentProcess(record))
-        self.state.current.tasks[task_id] = record
-        self.state_changed = True
-        log.info("sub_agent_spawned", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=pid,
-                 cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
-        return True
-
-    def sub_agent_config(self) -> SubAgentConfig:
-        c = self.config
-        return SubAgentConfig(server_url=c.server_url, state_dir=c.state_dir, work_dir=c.work_dir,
-                              token=c.token, kill_grace_s=c.kill_grace_s, output_flush_s=c.output_flush_s,
-                              log_level=c.log_level)
-
-    def forget_in_child(self) -> None:
-        """In a freshly forked sub-agent: let go of what belongs to the main agent."""
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.close(self.wakeup_r)
-        os.close(self.wakeup_w)
-        self.client.close()  # its pooled sockets are the main agent's connections
-
-    def handle_sub_agent_exit(self, sub: SubAgentProcess, returncode: Optional[int],
-                              server_id: Optional[str] = None) -> None:
-        """Forget an exited sub-agent; if it ended without the server's acknowledgement, kill what is
-        left of its task and report it (to its server only: server_id None is the current one)."""
-        record, memory = sub.record, self.state.memory(server_id)
-        logger = log if server_id is None else log.bind(other_server_id=server_id, agent_id=memory.agent_id)
-        spool = Spool(self.config.state_dir, record.sub_agent_id)
-        outcome = spool.read_outcome()
-        if outcome == OUTCOME_FINISHED or returncode == EXIT_FINISHED:
-            memory.add_finished(record.task_id)
-            logger.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
-        elif outcome != OUTCOME_REFUSED and returncode != EXIT_REFUSED:
-            reason = describe_sub_agent_exit(returncode)
-            if server_id is None:
-                self.died[record.task_id] = reason
-            sent = kill_lost_task(record, spool.read_pgid(), self.subs.child_pids())
-            logger.info("task_kill_sent", task_id=record.task_id, signal="SIGKILL", processes=sent)
-            logger.error("sub_agent_exited", task_id=record.task_id, returncode=returncode, reason=reason)
-        else:
-            logger.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
-        self.cpus.release(record.cpu_ids)
-        self.subs.remove(record.task_id, server_id)
-        memory.tasks.pop(record.task_id, None)
-        self.state_changed = True
-        spool.remove()

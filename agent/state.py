@@ -11,10 +11,15 @@ a server named itself), so a file from before server ids reads as that memory, o
 known yet, which the first server that registers the agent adopts; the others are under
 `other_servers`. One line of JSON (`python -m json.tool` reads it): indenting 10,000 finished ids
 cost 4x the time, once per tick that started or reaped a task. Written atomically (temp file +
-rename): a crash mid-write leaves the previous version.
+rename): a crash mid-write leaves the previous version, and so does a full disk.
+
+One main agent per state dir: lock_state_dir holds an flock on `agent.lock` for the process's life
+(two agents started with the same --name would otherwise share and overwrite one memory).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 STATE_FILE_NAME = "state.json"
+LOCK_FILE_NAME = "agent.lock"
 MAX_FINISHED_IDS = 10_000  # per server: plenty to catch a resent hand-over, and the file stays small
 MAX_IDLE_OTHER_SERVERS = 8  # memories of servers left behind that have no task running here
 
@@ -35,6 +41,7 @@ class TaskRecord:
     cpu_cores: int = 0
     cpu_ids: list[int] = field(default_factory=list)
     gpu_ids: list[int] = field(default_factory=list)
+    deliveries: int = 0  # sub-agents started after the first one only to deliver the task's output
 
 
 @dataclass
@@ -109,5 +116,44 @@ class AgentState:
         tmp = path.with_suffix(".tmp")
         body = {"server_id": self.server_id, **self.current.to_dict(),
                 "other_servers": {k: v.to_dict() for k, v in self.other_servers.items()}}
-        tmp.write_text(json.dumps(body))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(body))
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # a half-written copy must not hold the space a retry needs
+            raise
+
+
+class StateDirInUse(Exception):
+    """Another main agent holds the state dir."""
+
+    def __init__(self, state_dir: Path, pid: Optional[int]):
+        holder = f"pid {pid}" if pid else "a process whose pid could not be read"
+        super().__init__(f"--state-dir {state_dir} is in use by another main agent ({holder}); "
+                         f"give this one another --name or --state-dir")
+        self.pid = pid
+
+
+def lock_state_dir(state_dir: Path) -> int:
+    """Lock the state dir for this process's life (flock on agent.lock, which then holds our pid);
+    returns the lock's fd, which forked children must close. Raises StateDirInUse."""
+    path = Path(state_dir) / LOCK_FILE_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _read_pid(fd)
+        os.close(fd)
+        raise StateDirInUse(Path(state_dir), pid) from None
+    with contextlib.suppress(OSError):  # a full disk: the lock holds all the same, only without our pid
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _read_pid(fd: int) -> Optional[int]:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (OSError, ValueError):
+        return None

@@ -1,13 +1,18 @@
 """Sub-agent: runs exactly one task under bash and reports it until the server has everything.
 
 The main agent forks it (agent/sub_agent_process.py), so it starts with every module loaded. Then:
-register (a 409 or cancel: exit without running), run `bash script.sh` in its own session with the
-output going straight into a spool file, and heartbeat usage + new output until the server answers
-`finished` (a backlog of UPLOAD_MIN_BYTES or more goes as raw uploads instead, the end still by
-heartbeat). The task keeps running while the server is unreachable; the spool keeps every byte.
+register (a 409 or cancel: exit without running), run `bash script.sh` in its own session with its
+output going through a pipe into the spool (agent/output_spool.py), and heartbeat usage + new output
+until the server answers `finished` (a backlog of UPLOAD_MIN_BYTES or more goes as raw uploads
+instead, the end still by heartbeat). The task keeps running while the server is unreachable; the
+spool keeps every byte not acknowledged yet (in memory while its disk is full).
 
-Exit codes the main agent reads: EXIT_FINISHED, EXIT_REFUSED (nothing to report); anything else
-means the task was lost and the main agent reports it as died.
+A stop signal (SIGTERM) is a cancel: the task is killed, and once it is over the sub-agent delivers
+the rest for STOP_DELIVERY_GRACE_S at most, then leaves it in the spool (with end.json) and exits
+EXIT_UNDELIVERED; the main agent, or the next one, starts a sub-agent with `deliver_only` that sends it.
+
+Exit codes the main agent reads: EXIT_FINISHED, EXIT_REFUSED (nothing to report), EXIT_UNDELIVERED
+(deliver the rest); anything else means the task was lost and the main agent reports it as died.
 """
 from __future__ import annotations
 
@@ -26,10 +31,14 @@ import structlog
 from agent import process_tree
 from agent.resource_util import ResourceUtil
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
-from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
+from agent.output_spool import OutputSpool
+from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool, TaskEnd
+from agent.sub_agent_output import MAX_CHUNK_BYTES, OutputSending
+from agent.sub_agent_stop import DeliveryStopped, Stopping
 from agent.task_killer import KILL_CHECK_INTERVAL_S, TaskKiller
+from agent.task_start import start_bash, task_environment
 from task_common.protocol import (
-    OutputChunk, OutputUpload, ProcessGpuUsage, ProcessUsage, RegisterSub, RegisterSubReply, SubHeartbeat,
+    ProcessGpuUsage, ProcessUsage, RegisterSub, RegisterSubReply, SubHeartbeat,
     SubHeartbeatReply, TaskAssignment,
 )
 
@@ -38,16 +47,14 @@ log = structlog.get_logger()
 EXIT_FINISHED = 0
 EXIT_REFUSED = 3
 EXIT_START_FAILED = 4
+# EXIT_UNDELIVERED (sub_agent_stop.py) and EXIT_OUTPUT_LOST (sub_agent_output.py) complete the list.
 
 MIN_POLL_INTERVAL_S = 0.01  # spool size checks while the task is talkative (and at its start)
 MAX_POLL_INTERVAL_S = 0.1  # ... slowing down to this while it is quiet; its exit wakes us at once
 OUTPUT_FLUSH_INTERVAL_S = 0.2  # new output is sent at most this often (usage keeps its own interval)
-MAX_CHUNK_BYTES = 4 * 1024 * 1024  # output inside one heartbeat (base64 in JSON)
-UPLOAD_MIN_BYTES = 64 * 1024  # a backlog this large goes as raw uploads (no base64/JSON: bench log_volume)
-UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024  # per upload; under the server's default MAX_REQUEST_BYTES (16 MiB)
 KILL_GRACE_S = 10.0
 REGISTER_GIVE_UP_S = 600.0  # a sub-agent that cannot register this long exits without running the task
-TASK_NICE = 5  # tasks run this much below the agents, so a saturated box still heartbeats
+PIPE_DRAIN_S = 2.0  # after the task's last process: time for the pipe's last bytes (a stray holder: go on)
 RETRY_WINDOW_S = 3.0  # a failed heartbeat gives up after this; the loop tries again later
 HEARTBEAT_RETRY_MAX_DELAY_S = 2.0
 
@@ -75,9 +82,10 @@ class Handover:
     task: TaskAssignment
     cpu_ids: list[int] = field(default_factory=list)  # cores to pin the task to; [] = no pinning
     heartbeat_interval_s: float = 1.0
+    deliver_only: bool = False  # the task ended under an earlier sub-agent: send what its spool holds
 
 
-class SubAgent:
+class SubAgent(Stopping, OutputSending):
     def __init__(self, config: SubAgentConfig, handover: Handover, resources: ResourceUtil):
         self.config, self.handover, self.task, self.resources = config, handover, handover.task, resources
         self.client = ServerClient(config.server_url, config.token, max_delay_s=HEARTBEAT_RETRY_MAX_DELAY_S,
@@ -87,7 +95,7 @@ class SubAgent:
         self.killer = TaskKiller(marker=handover.sub_agent_id, grace_s=config.kill_grace_s)
         self.proc: Optional[subprocess.Popen] = None
         self.exit_fd: Optional[int] = None  # a pidfd of bash: readable once it exited
-        self.reader = None
+        self.output: Optional[OutputSpool] = None
         self.acked = 0  # bytes the server holds
         self.backlog = False  # the last chunk was capped: send the next one right away
         self.upload_backlog = False  # the same for the last upload
@@ -99,6 +107,7 @@ class SubAgent:
         self.final_size: Optional[int] = None
         self.is_final_reported = False
         self.next_leftover_check = 0.0
+        self.eof_deadline: Optional[float] = None  # set once no process of the task is left
         self.last_sent = float("-inf")  # any heartbeat
         self.last_output_sent = float("-inf")  # a heartbeat that carried output
         self.last_usage_at = float("-inf")
@@ -106,19 +115,17 @@ class SubAgent:
         self.poll_interval_s = MIN_POLL_INTERVAL_S
         self.seen_size = 0
         self.cancel_requested = False
+        self.stop_deadline: Optional[float] = None  # after a stop signal, once the task is over
+        self.in_server_call = False
         self.exit_code: Optional[int] = None
 
     def run(self) -> int:
-        """register -> start_task -> until the server says finished, each tick: apply_stop_request,
-        check_task, escalate_kill, upload_output and send_heartbeat (when due), wait_for_change (no backlog)."""
-        reply = self.register()
-        if reply is None:
-            self.spool.finish(OUTCOME_REFUSED)
-            return EXIT_REFUSED
-        self.acked = reply.log_size
-        self.interval_s = reply.heartbeat_interval_s
-        if not self.start_task():
-            return EXIT_START_FAILED
+        """begin (register -> start_task, or resume_delivery) -> until the server says finished, each
+        tick: apply_stop_request, check_task, escalate_kill, upload_output and send_heartbeat (when
+        due), wait_for_change (no backlog)."""
+        code = self.begin()
+        if code is not None:
+            return code
         while self.exit_code is None:
             try:
                 self.apply_stop_request()
@@ -128,12 +135,26 @@ class SubAgent:
                     self.upload_output()
                 if self.exit_code is None and self.is_heartbeat_due():
                     self.send_heartbeat()
+            except DeliveryStopped:
+                self.leave_undelivered()
             except Exception:
                 log.exception("agent_tick_failed")
                 time.sleep(1.0)  # a persistent fault must not flood the log
             if self.exit_code is None and not (self.backlog or self.upload_backlog):
                 self.wait_for_change()
         return self.exit_code
+
+    def begin(self) -> Optional[int]:
+        """Register and start the task (or take up an earlier sub-agent's delivery); an exit code if not."""
+        if self.handover.deliver_only:
+            return None if self.resume_delivery() else EXIT_START_FAILED
+        reply = self.register()
+        if reply is None:
+            self.spool.finish(OUTCOME_REFUSED)
+            return EXIT_REFUSED
+        self.acked = reply.log_size
+        self.interval_s = reply.heartbeat_interval_s
+        return None if self.start_task() else EXIT_START_FAILED
 
     def register(self) -> Optional[RegisterSubReply]:
         """Ask the server whether to run; retried until it answers. None: do not run the script."""
@@ -143,6 +164,9 @@ class SubAgent:
                               monitor_file=str(self.config.log_file))
         give_up_at = time.monotonic() + REGISTER_GIVE_UP_S
         while True:
+            if self.cancel_requested:  # stopped before the task started: nothing to run or report
+                log.info("sub_agent_refused", code="stopped")
+                return None
             try:
                 reply = self.client.register_sub(message)
             except ServerUnavailable as exc:
@@ -161,21 +185,18 @@ class SubAgent:
             return reply
 
     def start_task(self) -> bool:
-        """Write the script to the spool and start `bash script.sh` with stdout+stderr on one spool fd."""
-        self.spool.create(self.task.script_content)
+        """Start `bash script.sh` (the main agent wrote it) with its output into the spool."""
+        env = task_environment(self.task, self.config.server_url, self.handover.sub_agent_id)
         try:
-            with open(self.spool.output, "wb") as out, _pinned_children(self.handover.cpu_ids):
-                self.proc = subprocess.Popen(
-                    ["bash", str(self.spool.script)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=self.config.work_dir, env=self.task_environment(), start_new_session=True)
+            self.proc, pipe_fd = start_bash(self.spool.script, cwd=self.config.work_dir, env=env,
+                                            cpu_ids=self.handover.cpu_ids)
         except (OSError, subprocess.SubprocessError) as exc:
             log.error("task_process_start_failed", error=str(exc))
             return False
-        _lower_priority(self.proc.pid)
+        self.output = OutputSpool(self.spool.dir)
+        self.output.start_reader(pipe_fd)
         self.spool.write_pgid(self.proc.pid)
         self.killer.pgid = self.proc.pid
-        self.reader = open(self.spool.output, "rb")
         with contextlib.suppress(OSError, AttributeError):
             self.exit_fd = os.pidfd_open(self.proc.pid)
         self.last_sent = self.last_usage_at = time.monotonic()  # registering counted as a sign of life
@@ -183,24 +204,9 @@ class SubAgent:
                  gpu_ids=self.task.gpu_ids)
         return True
 
-    def task_environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(TASK_ID=str(self.task.task_id), TASK_NAME=self.task.name,
-                   TASK_SERVER_URL=self.config.server_url, PYTHONUNBUFFERED="1",
-                   CUDA_DEVICE_ORDER="PCI_BUS_ID",
-                   CUDA_VISIBLE_DEVICES=",".join(str(i) for i in self.task.gpu_ids))
-        if self.task.cpu_cores > 0:
-            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.task.cpu_cores)
-        env[process_tree.MARKER_ENV] = self.handover.sub_agent_id
-        return env
-
-    def apply_stop_request(self) -> None:
-        """SIGTERM to the sub-agent (the main agent's kill, or its second stop signal) is a cancel."""
-        if self.cancel_requested and self.returncode is None:
-            self.request_kill("sub-agent received SIGTERM")
-
     def check_task(self) -> None:
-        """Notice bash's exit; once no process of the task is left, fix the return code and size."""
+        """Notice bash's exit; once no process of the task is left and the pipe gave its last byte,
+        fix the return code and size (also in end.json, for a delivery after this sub-agent)."""
         if self.returncode is not None or self.proc is None:
             return
         if self.task_rc is None:
@@ -210,15 +216,20 @@ class SubAgent:
                 return
             log.info("task_process_exited", returncode=self.task_rc)
         now = time.monotonic()
-        if now < self.next_leftover_check:
+        if self.eof_deadline is None:
+            if now < self.next_leftover_check:
+                return
+            self.next_leftover_check = now + KILL_CHECK_INTERVAL_S
+            if self.killer.has_leftovers():  # the task is over: its background processes go too (GPUs must come free)
+                self.request_kill("task ended with processes left behind")
+                return
+            self.eof_deadline = now + PIPE_DRAIN_S
+        if not self.output.eof.is_set() and now < self.eof_deadline:
             return
-        self.next_leftover_check = now + KILL_CHECK_INTERVAL_S
-        if self.killer.has_leftovers():  # the task is over: its background processes go too (GPUs must come free)
-            self.request_kill("task ended with processes left behind")
-            return
-        self.returncode = self.task_rc
-        self.final_size = self.spool_size()
-        log.info("task_output_complete", returncode=self.returncode, final_size=self.final_size)
+        self.returncode, self.final_size = self.task_rc, self.spool_size()
+        self.spool.write_end(TaskEnd(self.returncode, self.final_size))
+        log.info("task_output_complete", returncode=self.returncode, final_size=self.final_size,
+                 pipe_closed=self.output.eof.is_set())
 
     def request_kill(self, reason: str) -> None:
         self.killer.request(reason)
@@ -226,15 +237,6 @@ class SubAgent:
     def escalate_kill(self) -> None:
         if self.returncode is None:
             self.killer.escalate()
-
-    def is_upload_due(self) -> bool:
-        if not self.is_upload_pending():
-            return False
-        return self.upload_backlog or self.returncode is not None or \
-            time.monotonic() - self.last_output_sent >= self.config.output_flush_s
-
-    def is_upload_pending(self) -> bool:
-        return self.can_upload and self.spool_size() - self.acked >= UPLOAD_MIN_BYTES
 
     def is_heartbeat_due(self) -> bool:
         if self.backlog or (self.returncode is not None and not self.is_final_reported
@@ -256,7 +258,8 @@ class SubAgent:
         if chunk:
             self.last_output_sent = self.last_sent
         try:
-            reply = self.client.sub_heartbeat(message)
+            with self.server_call():
+                reply = self.client.sub_heartbeat(message)
         except ServerUnavailable as exc:
             log.warning("server_request_retried", path="sub_heartbeat", problem=str(exc),
                         pending_bytes=self.spool_size() - self.acked)
@@ -269,39 +272,14 @@ class SubAgent:
     def handle_reply(self, reply: SubHeartbeatReply, sent_bytes: int) -> None:
         log.debug("sub_heartbeat_sent", acked=reply.log_size, sent_bytes=sent_bytes)
         self.backlog = sent_bytes == MAX_CHUNK_BYTES and reply.log_size > self.acked
-        self.acked = reply.log_size
+        if not self.take_acknowledged(reply.log_size):
+            return
         self.interval_s = reply.next_interval_s
         self.is_final_reported = self.returncode is not None
         self.apply_cancel(reply.cancel)
         if reply.finished:
             self.cleanup(OUTCOME_FINISHED)
             self.exit_code = EXIT_FINISHED
-
-    def upload_output(self) -> None:
-        """Up to UPLOAD_CHUNK_BYTES of the backlog as a raw upload; apply the reply's size and cancel."""
-        self.reader.seek(self.acked)
-        offset, raw = self.acked, self.reader.read(UPLOAD_CHUNK_BYTES)
-        upload = OutputUpload(sub_agent_id=self.handover.sub_agent_id, task_id=self.task.task_id, offset=offset)
-        self.last_output_sent = time.monotonic()
-        self.upload_backlog = False
-        try:
-            reply = self.client.upload_output(upload, raw)
-        except ServerUnavailable as exc:
-            log.warning("server_request_retried", path="upload_output", problem=str(exc),
-                        pending_bytes=self.spool_size() - self.acked)
-            return
-        except ServerRejected as exc:
-            if exc.status == 413:  # a server with a smaller MAX_REQUEST_BYTES: heartbeats only from now on
-                log.warning("output_upload_refused", status=exc.status, sent_bytes=len(raw))
-                self.can_upload = False
-            else:
-                self.handle_rejected(exc)
-            return
-        log.debug("output_uploaded", offset=offset, sent_bytes=len(raw), acked=reply.log_size)
-        self.upload_backlog = len(raw) == UPLOAD_CHUNK_BYTES and reply.log_size > self.acked
-        self.acked = reply.log_size
-        self.is_final_reported = False  # the end is reported (again) with the stored size it now has
-        self.apply_cancel(reply.cancel)
 
     def apply_cancel(self, cancel: bool) -> None:
         """The server no longer runs the task: kill it (still running) and send the rest by heartbeat."""
@@ -332,16 +310,6 @@ class SubAgent:
             memory_used_mib=memory.used_mib, memory_usage=memory.percent,
             gpus=self.spool.read_gpu_usage() or [ProcessGpuUsage(index=i) for i in self.task.gpu_ids])
 
-    def read_task_output(self) -> Optional[OutputChunk]:
-        """The spooled output past what the server holds, at most MAX_CHUNK_BYTES, unless uploads take it."""
-        if self.reader is None or self.spool_size() <= self.acked or self.is_upload_pending():
-            return None
-        self.reader.seek(self.acked)
-        return OutputChunk.from_bytes(self.acked, self.reader.read(MAX_CHUNK_BYTES))
-
-    def spool_size(self) -> int:
-        return os.fstat(self.reader.fileno()).st_size if self.reader else 0
-
     def wait_for_change(self) -> None:
         """Sleep until bash exits or the next check: short while output flows, longer while quiet."""
         size = self.spool_size()
@@ -351,46 +319,17 @@ class SubAgent:
             self.poll_interval_s = min(MAX_POLL_INTERVAL_S, self.poll_interval_s * 1.5)
         if self.exit_fd is not None and self.task_rc is None:
             select.select([self.exit_fd], [], [], self.poll_interval_s)
+        elif self.returncode is None and self.output is not None:
+            self.output.eof.wait(self.poll_interval_s)  # the pipe's last bytes
         else:
             time.sleep(self.poll_interval_s)
 
     def cleanup(self, outcome: str) -> None:
-        if self.reader:
-            self.reader.close()
-            self.reader = None
+        if self.output:
+            self.output.close()
         if self.exit_fd is not None:
             os.close(self.exit_fd)
             self.exit_fd = None
         self.spool.finish(outcome)
         log.info("sub_agent_exited", outcome=outcome, returncode=self.returncode)
 
-
-def _lower_priority(pgid: int) -> None:
-    """TASK_NICE below us for bash's whole process group (so for whatever it started already too).
-
-    Not `nice -n 5 bash`: that exec costs ~1.3 ms of CPU per task, and a preexec_fn a full fork (below).
-    """
-    try:
-        os.setpriority(os.PRIO_PGRP, pgid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + TASK_NICE))
-    except OSError as exc:  # the group is already gone (a task that ended at once): nothing to slow down
-        log.debug("task_priority_not_set", error=str(exc))
-
-
-@contextlib.contextmanager
-def _pinned_children(cpu_ids: list[int]):
-    """Pin ourselves while the task starts, so it inherits the pinning from its first instruction.
-
-    (A preexec_fn would do it in the child, but forces a full fork: ~50 ms instead of ~5 on a busy box.)
-    """
-    if not cpu_ids:
-        yield
-        return
-    own = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, cpu_ids)
-    except OSError:
-        pass  # an unpinned task is still a correct task
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, own)

@@ -28,6 +28,9 @@ from agent import process_tree
 from agent.resource_util import ResourceUtil
 from agent.state import TaskRecord
 from agent.sub_agent import EXIT_START_FAILED, Handover, SubAgent, SubAgentConfig
+from agent.sub_agent_output import EXIT_OUTPUT_LOST
+from agent.sub_agent_stop import EXIT_UNDELIVERED
+from task_common.logging import TolerantFileHandler
 from task_common.protocol import GpuInfo, describe_returncode
 
 EXIT_CRASHED = 70  # the sub-agent raised: the main agent reports the task as lost
@@ -174,7 +177,8 @@ def _run_sub_agent(config: SubAgentConfig, handover: Handover, resources: Resour
     config.work_dir.mkdir(parents=True, exist_ok=True)
     os.chdir(config.work_dir)  # a cleanup that looks for processes by working directory finds us too
     agent = SubAgent(config, handover, resources)
-    signal.signal(signal.SIGTERM, lambda *_: setattr(agent, "cancel_requested", True))
+    signal.signal(signal.SIGTERM, agent.on_stop_signal)
+    signal.signal(signal.SIGALRM, agent.on_alarm)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # before bash starts: it inherits the mask
     return agent.run()
 
@@ -186,7 +190,7 @@ def _log_to_own_file(path: Path) -> Path:
     for i, handler in enumerate(root.handlers):
         if isinstance(handler, logging.FileHandler):
             handler.close()
-            own = logging.FileHandler(path, encoding="utf-8")
+            own = TolerantFileHandler(path, encoding="utf-8", delay=True)  # a full disk: no crash at start
             own.setFormatter(handler.formatter)
             root.handlers[i] = own
         else:
@@ -196,7 +200,10 @@ def _log_to_own_file(path: Path) -> Path:
 
 def _redirect_stdio(stderr_path) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
-    err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:  # a full disk: the sub-agent runs all the same, its crash report goes nowhere
+        err = os.dup(devnull)
     os.dup2(devnull, 0)
     os.dup2(err, 1)
     os.dup2(err, 2)
@@ -239,6 +246,11 @@ def describe_sub_agent_exit(returncode: Optional[int]) -> str:
         return "sub-agent could not start bash for the task (see the sub-agent log)"
     if returncode == EXIT_CRASHED:
         return "sub-agent crashed (see the sub-agents.stderr log)"
+    if returncode == EXIT_UNDELIVERED:
+        return ("sub-agent was stopped before the server had the task's end, and the rest of its output "
+                "could not be kept on the agent's disk (see the sub-agent log)")
+    if returncode == EXIT_OUTPUT_LOST:
+        return "the server lost task output it had acknowledged, which the agent no longer holds"
     return f"sub-agent exited unexpectedly ({describe_returncode(returncode)[1]})"
 
 

@@ -1,0 +1,179 @@
+"""The main agent's steps for its sub-agents (a mixin of MainAgent, agent/main_agent.py): start one
+per hand-over, adopt those a previous run left, reap the ones that exited, and follow one that had
+to leave before the server had its task's output with one that delivers the rest.
+
+A sub-agent that exited with its task's end and the rest of the output in its spool (end.json: it
+was stopped while the server could not be reached, agent/sub_agent_stop.py) is followed by a
+`deliver_only` sub-agent under the same id, at once, or by the next main agent when this one is
+stopping: MAX_DELIVERIES times at most. Any other sub-agent that ended without the server's
+acknowledgement is lost: what is left of its task is killed and the task reported as died.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from typing import Optional
+
+import structlog
+
+from agent import process_tree
+from agent.output_spool import OutputSpool
+from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
+from agent.state import TaskRecord
+from agent.sub_agent import EXIT_FINISHED, EXIT_REFUSED, Handover, SubAgentConfig
+from agent.sub_agent_process import (
+    SubAgentProcess, describe_sub_agent_exit, find_live_sub_agent, fork_sub_agent, kill_lost_task,
+    process_create_time,
+)
+from task_common.protocol import TaskAssignment
+
+log = structlog.get_logger()
+
+MAX_DELIVERIES = 3  # delivering sub-agents per task, after the one that ran it
+
+
+class SubAgentSteps:
+    def adopt_sub_agents(self) -> None:
+        """Sub-agents a previous run started and that still run are ours again (whichever server's
+        task they run); the others are reaped."""
+        for server_id, memory in [(None, self.state.current), *self.state.other_servers.items()]:
+            for task_id, record in list(memory.tasks.items()):
+                process = find_live_sub_agent(record)
+                sub = SubAgentProcess(record, is_child=False, process=process)
+                self.subs.add(sub, server_id)
+                if process is None:
+                    self.handle_sub_agent_exit(sub, None, server_id)
+                    continue
+                self.cpus.claim(record.cpu_ids)
+                log.info("sub_agent_adopted", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=record.pid,
+                         other_server_id=server_id)
+
+    def reap_finished(self) -> None:
+        for server_id, sub in self.subs.all():
+            has_exited, returncode = sub.poll()
+            if has_exited:
+                self.handle_sub_agent_exit(sub, returncode, server_id)
+        process_tree.reap_exited_children(keep=self.subs.child_pids())
+
+    def share_gpu_usage(self) -> None:
+        """Sub-agents are forks and must not call NVML (see ResourceUtil.after_fork): read it for them."""
+        now = time.monotonic()
+        if not self.resources.has_nvml or not self.subs.all() or now - self.gpu_shared_at < self.sub_interval_s:
+            return
+        self.gpu_shared_at = now
+        snapshot = self.resources.get_gpu_processes()
+        for _, sub in self.subs.all():
+            pids = [sub.record.pid, *process_tree.descendant_pids(sub.record.pid)]
+            usage = self.resources.get_process_gpu_usage(pids, sub.record.gpu_ids, snapshot)
+            Spool(self.config.state_dir, sub.record.sub_agent_id).write_gpu_usage(usage)
+
+    def terminate_sub_agents(self) -> None:
+        for _, sub in self.subs.all():
+            sub.send_signal(signal.SIGTERM)  # the sub-agent kills its task and reports the end
+
+    def create_sub_agent(self, assignment: TaskAssignment) -> bool:
+        """Write the task's script and fork its sub-agent; False (and the hand-over refused) when
+        either failed: a full disk refuses it with "disk full on <agent>: <path>"."""
+        task_id = assignment.task_id
+        sub_agent_id = f"sub-{task_id}-{secrets.token_hex(4)}"
+        spool = Spool(self.config.state_dir, sub_agent_id)
+        try:
+            spool.create(assignment.script_content)
+        except OSError as exc:
+            self.refuse_handover(task_id, self.disk.report(spool.script, exc))
+            return False
+        cpu_ids = self.cpus.allocate(assignment.cpu_cores)
+        handover = Handover(sub_agent_id=sub_agent_id, main_agent_id=self.state.current.agent_id, task=assignment,
+                            cpu_ids=cpu_ids, heartbeat_interval_s=self.sub_interval_s)
+        try:
+            pid = fork_sub_agent(self.sub_agent_config(), handover, self.resources, self.forget_in_child)
+        except OSError as exc:
+            self.cpus.release(cpu_ids)
+            spool.remove()
+            log.error("sub_agent_spawn_failed", task_id=task_id, error=str(exc))
+            self.refuse_handover(task_id, f"could not start a sub-agent: {exc}")
+            return False
+        record = TaskRecord(task_id=task_id, sub_agent_id=sub_agent_id, pid=pid, create_time=process_create_time(pid),
+                            cpu_cores=assignment.cpu_cores, cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
+        self.subs.add(SubAgentProcess(record))
+        self.state.current.tasks[task_id] = record
+        self.state_changed = True
+        log.info("sub_agent_spawned", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=pid,
+                 cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
+        return True
+
+    def sub_agent_config(self) -> SubAgentConfig:
+        c = self.config
+        return SubAgentConfig(server_url=c.server_url, state_dir=c.state_dir, work_dir=c.work_dir,
+                              token=c.token, kill_grace_s=c.kill_grace_s, output_flush_s=c.output_flush_s,
+                              log_level=c.log_level)
+
+    def forget_in_child(self) -> None:
+        """In a freshly forked sub-agent: let go of what belongs to the main agent."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for fd in (self.wakeup_r, self.wakeup_w, self.lock_fd):
+            if fd is not None:
+                os.close(fd)  # the state dir's lock above all: it must end with the main agent
+        self.client.close()  # its pooled sockets are the main agent's connections
+
+    def handle_sub_agent_exit(self, sub: SubAgentProcess, returncode: Optional[int],
+                              server_id: Optional[str] = None) -> None:
+        """Forget an exited sub-agent, or follow it with a delivering one (redeliver); if it ended
+        without the server's acknowledgement, kill what is left of its task and report it."""
+        record, memory = sub.record, self.state.memory(server_id)
+        logger = log if server_id is None else log.bind(other_server_id=server_id, agent_id=memory.agent_id)
+        spool = Spool(self.config.state_dir, record.sub_agent_id)
+        outcome = spool.read_outcome()
+        if outcome == OUTCOME_FINISHED or returncode == EXIT_FINISHED:
+            memory.add_finished(record.task_id)
+            logger.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
+        elif outcome != OUTCOME_REFUSED and returncode != EXIT_REFUSED:
+            if server_id is None and self.redeliver(sub, returncode, spool):
+                return
+            self.report_lost(record, returncode, spool, server_id, logger)
+        else:
+            logger.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
+        self.cpus.release(record.cpu_ids)
+        self.subs.remove(record.task_id, server_id)
+        memory.tasks.pop(record.task_id, None)
+        self.state_changed = True
+        spool.remove()
+        self.sub_agent_logs.finished(record.task_id)
+
+    def report_lost(self, record: TaskRecord, returncode: Optional[int], spool: Spool,
+                    server_id: Optional[str], logger) -> None:
+        reason = describe_sub_agent_exit(returncode)
+        if server_id is None:
+            self.died[record.task_id] = reason
+        sent = kill_lost_task(record, spool.read_pgid(), self.subs.child_pids())
+        logger.info("task_kill_sent", task_id=record.task_id, signal="SIGKILL", processes=sent)
+        logger.error("sub_agent_exited", task_id=record.task_id, returncode=returncode, reason=reason)
+
+    def redeliver(self, sub: SubAgentProcess, returncode: Optional[int], spool: Spool) -> bool:
+        """Its task is over and the rest of its output in the spool: a sub-agent (same id) delivers it.
+        False when there is nothing to deliver from, or after MAX_DELIVERIES."""
+        record, end = sub.record, spool.read_end()
+        if end is None or record.deliveries >= MAX_DELIVERIES \
+                or OutputSpool.reopen(spool.dir, end.final_size).size != end.final_size:
+            return False
+        if self.stop_signals > 1:
+            return True  # killing everything: the record stays in the state file, the next run delivers
+        task = TaskAssignment(task_id=record.task_id, name="", script_content="", cpu_cores=record.cpu_cores,
+                              gpu_ids=record.gpu_ids)
+        handover = Handover(sub_agent_id=record.sub_agent_id, main_agent_id=self.state.current.agent_id or "",
+                            task=task, heartbeat_interval_s=self.sub_interval_s, deliver_only=True)
+        try:
+            pid = fork_sub_agent(self.sub_agent_config(), handover, self.resources, self.forget_in_child)
+        except OSError as exc:
+            log.error("sub_agent_spawn_failed", task_id=record.task_id, error=str(exc))
+            return False
+        record.pid, record.create_time, record.deliveries = pid, process_create_time(pid), record.deliveries + 1
+        self.cpus.claim(record.cpu_ids)
+        self.subs.add(SubAgentProcess(record))
+        self.state_changed = True
+        log.warning("sub_agent_delivery_started", task_id=record.task_id, sub_agent_id=record.sub_agent_id,
+                    pid=pid, returncode_was=returncode, delivery=record.deliveries)
+        return True
