@@ -13,7 +13,7 @@ UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) fro
 	frontend/vite.config.ts frontend/tsconfig.json
 
 .PHONY: run test install install-dev install-agent preflight preflight-agent frontend browser \
-	test-python test-frontend bench bench-smoke reliability-soak fresh-install-check backup clean
+	test-python test-frontend bench bench-smoke reliability-soak fresh-install-check backup clean api-types
 
 preflight:
 	@PY=$(PY) bash scripts/preflight.sh python node
@@ -62,6 +62,15 @@ test-frontend: frontend/node_modules/.installed
 
 test-python:
 	$(VPY) -m pytest -p no:cacheprovider
+
+# The web UI's API types (frontend/src/api-schema.d.ts, committed) from the server's OpenAPI document;
+# run after changing a route or a response model (backend/api/responses.py). tests/test_api_types.py
+# fails while the committed file is stale.
+API_DOC := frontend/node_modules/.cache/openapi.json
+
+api-types: $(VENV)/.installed-runtime frontend/node_modules/.installed
+	$(VPY) scripts/dump_openapi.py $(API_DOC)
+	cd frontend && npm run --silent gen:api
 
 bench: install-dev
 	$(VPY) -m bench

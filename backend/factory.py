@@ -14,6 +14,7 @@ from sqlalchemy import event
 
 from backend import models  # noqa: F401 (every table on db.metadata)
 from backend.api.errors import register_error_handlers, validation_error_response
+from backend.api.responses import ErrorResponse
 from backend.extensions import db, migrate, sock
 from backend.services import schema
 from task_common.logging import configure_logging
@@ -39,7 +40,8 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
                   doc_prefix="/api", doc_url="/openapi.json",
                   # declared even when no token is set: an absent scheme is emitted as null, invalid OpenAPI
                   security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
-                  validation_error_status=400, validation_error_callback=validation_error_response)
+                  validation_error_status=400, validation_error_callback=validation_error_response,
+                  validation_error_model=ErrorResponse)  # every route declares its 400: the document's only error shape
     schema.upgrade_database(settings["SQLALCHEMY_DATABASE_URI"], data_dir)  # app.py did already: a read
     app.config.update(settings)
     db.init_app(app)

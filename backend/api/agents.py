@@ -7,6 +7,7 @@ from flask import jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel
 
+from backend.api.responses import AgentOut, AnyAgentOut, MainAgentList, MainAgentOut, answers, to_json
 from backend.api.schemas import AgentPath
 from backend.models import Agent, AgentType
 from backend.services import agents as agent_service
@@ -18,31 +19,31 @@ class AgentListQuery(BaseModel):
     sub_agents: Literal["recent", "all"] = "recent"
 
 
-@bp.get("/agents")
+@bp.get("/agents", responses=answers({200: MainAgentList}))
 def list_agents(query: AgentListQuery):
     """Every main agent with its sub-agents (online and recently finished ones, or all)."""
     tree = agent_service.get_all_agents(all_sub_agents=query.sub_agents == "all")
-    return jsonify([{**main.to_dict(), "sub_agents": [s.to_dict() for s in subs]} for main, subs in tree])
+    return jsonify(to_json(MainAgentList, [_tree_json(main, subs) for main, subs in tree]))
 
 
-@bp.get("/agents/<agent_id>")
+@bp.get("/agents/<agent_id>", responses=answers({200: AnyAgentOut}, 404))
 def get_agent(path: AgentPath):
     return jsonify(_agent_json(agent_service.get_agent_by_id(path.agent_id)))
 
 
-@bp.post("/agents/<agent_id>/drain")
+@bp.post("/agents/<agent_id>/drain", responses=answers({200: MainAgentOut}, 404, 409))
 def drain_agent(path: AgentPath):
     """The main agent takes no new tasks; the ones it runs finish. Draining twice is fine; a sub-agent: 409."""
     return jsonify(_agent_json(agent_service.drain_agent(path.agent_id)))
 
 
-@bp.post("/agents/<agent_id>/resume")
+@bp.post("/agents/<agent_id>/resume", responses=answers({200: MainAgentOut}, 404, 409))
 def resume_agent(path: AgentPath):
     """Undo drain: the main agent takes new tasks again."""
     return jsonify(_agent_json(agent_service.resume_agent(path.agent_id)))
 
 
-@bp.delete("/agents/<agent_id>", responses={204: None})
+@bp.delete("/agents/<agent_id>", responses=answers({204: None}, 404, 409))
 def forget_agent(path: AgentPath):
     """Forget an offline main agent and its sub-agents (their tasks keep the agent ids). Online, or
     with tasks still running: 409. If the box comes back with that id, it registers as new."""
@@ -52,8 +53,11 @@ def forget_agent(path: AgentPath):
 
 def _agent_json(agent: Agent) -> dict:
     """The agent's JSON; a main agent's carries all its sub-agents (a read, for the answer only)."""
-    body = agent.to_dict()
-    if agent.type == AgentType.MAIN.value:
-        [(_, subs)] = agent_service.get_all_agents(all_sub_agents=True, main_agent_id=agent.id)
-        body["sub_agents"] = [s.to_dict() for s in subs]
-    return body
+    if agent.type != AgentType.MAIN.value:
+        return to_json(AgentOut, agent.to_dict())
+    [(_, subs)] = agent_service.get_all_agents(all_sub_agents=True, main_agent_id=agent.id)
+    return to_json(MainAgentOut, _tree_json(agent, subs))
+
+
+def _tree_json(main: Agent, subs: list[Agent]) -> dict:
+    return {**main.to_dict(), "sub_agents": [s.to_dict() for s in subs]}

@@ -8,16 +8,14 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from backend.api.responses import error_json
 from backend.services.errors import ServiceError, storage_full
 
 log = structlog.get_logger()
 
 
 def error_response(status: int, code: str, message: str, details=None) -> Response:
-    body = {"error": {"code": code, "message": message}}
-    if details is not None:
-        body["error"]["details"] = details
-    response = jsonify(body)
+    response = jsonify(error_json(code, message, details))
     response.status_code = status
     return response
 

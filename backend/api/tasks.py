@@ -7,6 +7,7 @@ from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from backend.api.responses import LogSliceOut, TaskOut, TaskPage, answers, to_json
 from backend.api.schemas import Body, Name, NonBlank, TaskPath
 from backend.models import Task, TaskStatus
 from backend.services import last_heard
@@ -64,46 +65,46 @@ class LogQuery(BaseModel):
         return self
 
 
-@bp.post("/tasks", responses={201: None})
+@bp.post("/tasks", responses=answers({201: TaskOut}, 413))
 def create_task(body: TaskCreate):
     """Queue a bash script; it runs when its dependencies completed and an agent has room."""
     task = task_service.create_task(**body.model_dump())
-    return jsonify(_task_json(task)), 201
+    return jsonify(to_json(TaskOut, _task_json(task))), 201
 
 
-@bp.get("/tasks")
+@bp.get("/tasks", responses=answers({200: TaskPage}))
 def list_tasks(query: TaskListQuery):
     """Tasks newest first, filtered, one page at a time."""
     statuses = query.status.split(",") if query.status else None
     items, total = task_service.get_task_in_page(
         page=query.page, page_size=query.page_size, statuses=statuses, name=query.name,
         template_type=query.template_type, script=query.script)
-    return jsonify({"items": [_task_json(t) for t in items], "total": total,
-                    "page": query.page, "page_size": query.page_size})
+    return jsonify(to_json(TaskPage, {"items": [_task_json(t) for t in items], "total": total,
+                                      "page": query.page, "page_size": query.page_size}))
 
 
-@bp.get("/tasks/<int:task_id>")
+@bp.get("/tasks/<int:task_id>", responses=answers({200: TaskOut}, 404))
 def get_task(path: TaskPath):
-    return jsonify(_task_json(task_service.get_task_by_id(path.task_id)))
+    return jsonify(to_json(TaskOut, _task_json(task_service.get_task_by_id(path.task_id))))
 
 
-@bp.post("/tasks/<int:task_id>/cancel")
+@bp.post("/tasks/<int:task_id>/cancel", responses=answers({200: TaskOut}, 404, 409))
 def cancel_task(path: TaskPath):
     """Cancel a blocked, waiting or running task (a running one is killed on its agent)."""
-    return jsonify(_task_json(task_service.cancel_task(path.task_id)))
+    return jsonify(to_json(TaskOut, _task_json(task_service.cancel_task(path.task_id))))
 
 
-@bp.get("/tasks/<int:task_id>/log")
+@bp.get("/tasks/<int:task_id>/log", responses=answers({200: LogSliceOut}, 404))
 def get_task_log(path: TaskPath, query: LogQuery):
     """The task's output as stored so far, by byte offset/limit or the last `tail` bytes.
 
     Invalid UTF-8 is shown as U+FFFD; `next_offset` (where to read on) is always past it."""
     task_service.get_task_by_id(path.task_id)
-    return jsonify(log_service.read_task_log(path.task_id, offset=query.offset, limit=query.limit,
-                                             tail=query.tail).to_dict())
+    page = log_service.read_task_log(path.task_id, offset=query.offset, limit=query.limit, tail=query.tail)
+    return jsonify(to_json(LogSliceOut, page.to_dict()))
 
 
-@bp.get("/tasks/<int:task_id>/log/raw", responses={200: RAW_LOG_RESPONSE})
+@bp.get("/tasks/<int:task_id>/log/raw", responses=answers({200: RAW_LOG_RESPONSE}, 404))
 def get_task_log_raw(path: TaskPath):
     """The stored log as bytes, as far as it is stored now: a download, sent in pieces, of any size."""
     task_service.get_task_by_id(path.task_id)

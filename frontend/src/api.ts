@@ -3,47 +3,30 @@
  * Every function resolves to typed data or throws one ApiError.
  */
 
-export type TaskStatus = 'blocked' | 'waiting' | 'running' | 'completed' | 'failed' | 'canceled'
+import type { components } from './api-schema'
+
+/** The server's answers, generated from /api/openapi.json (`make api-types` writes api-schema.d.ts). */
+type Schemas = components['schemas']
+
+export type TaskStatus = Schemas['TaskStatus']
 
 export const TASK_STATUSES: TaskStatus[] = ['blocked', 'waiting', 'running', 'completed', 'failed', 'canceled']
 export const FINISHED_STATUSES: TaskStatus[] = ['completed', 'failed', 'canceled']
 
-export interface Task {
-  id: number
-  name: string
-  template_type: string
-  priority: number
-  depends_on: number[]
-  status: TaskStatus
-  created_time: string
-  script_content: string
-  cpu_cores: number
-  gpu_count: number
-  gpu_memory: number
-  start_time: string | null
-  end_time: string | null
-  execution_time: number | null
-  agent_id: string | number | null
-  log_file: string | null
-  exit_code: number | null
-  status_reason: string | null
-  gpu_ids: number[] | null
-  /** Bytes of output stored so far. */
-  log_size: number
-  /** Set while the task runs on a box the server cannot hear (network outage, frozen machine): since when. */
-  agent_unreachable_since?: string | null
-}
+export type Task = Schemas['TaskOut']
+export type TaskPage = Schemas['TaskPage']
+export type LogSlice = Schemas['LogSliceOut']
+export type Template = Schemas['TemplateOut']
+export type GpuInfo = Schemas['AgentGpu']
+export type MainAgent = Schemas['MainAgentOut']
+/** A main agent (with its `sub_agents`) or a sub-agent (without). */
+export type Agent = Schemas['AgentOut'] & Partial<Pick<MainAgent, 'sub_agents'>>
+export type Health = Schemas['HealthOut']
 
-export interface TaskCreatePayload {
-  name: string
-  template_type: string
-  script_content: string
-  priority: number
-  cpu_cores: number
-  gpu_count: number
-  gpu_memory: number
-  depends_on: number[]
-}
+/** The create form sends every field (the server's defaults are not relied on). */
+export type TaskCreatePayload = Required<Schemas['TaskCreate']>
+export type TemplatePayload = Schemas['TemplateCreate']
+export type TemplateChanges = Schemas['TemplateUpdate']
 
 export interface TaskListQuery {
   status?: TaskStatus[]
@@ -52,65 +35,6 @@ export interface TaskListQuery {
   script?: string
   page: number
   page_size: number
-}
-
-export interface Page<T> {
-  items: T[]
-  total: number
-  page: number
-  page_size: number
-}
-
-export interface LogSlice {
-  task_id: number
-  offset: number
-  next_offset: number
-  size: number
-  data: string
-}
-
-export interface Template {
-  id: number
-  name: string
-  script_content: string
-  created_time: string
-}
-
-export interface GpuInfo {
-  index: number
-  name: string
-  uuid?: string
-  utilization: number
-  memory_used: number
-  memory_total: number
-  simulated?: boolean
-}
-
-export interface Agent {
-  id: string | number
-  name: string
-  type: 'main' | 'sub'
-  status: 'online' | 'offline'
-  created_time: string
-  last_heartbeat_time: string | null
-  running_time: number | null
-  cpu_cores: number | null
-  available_cpu_cores: number | null
-  cpu_usage: number | null
-  memory_usage: number | null
-  memory_used_mib?: number | null
-  memory_total_mib?: number | null
-  gpu_info: GpuInfo[] | null
-  task_id?: number | null
-  main_agent_id?: string | number | null
-  monitor_file?: string | null
-  hostname?: string | null
-  is_simulated_gpu?: boolean
-  /** A draining main agent takes no new tasks; its running ones finish. */
-  draining: boolean
-  /** Why a main agent cannot write where it must ("disk full on <name>: <path>"); it takes no task meanwhile. */
-  disk_problem?: string | null
-  sub_agents?: Agent[]
 }
 
 export type LogFrame =
@@ -205,7 +129,7 @@ export function taskListParams(query: TaskListQuery): URLSearchParams {
   return params
 }
 
-export function listTasks(query: TaskListQuery): Promise<Page<Task>> {
+export function listTasks(query: TaskListQuery): Promise<TaskPage> {
   return request('GET', `/tasks?${taskListParams(query)}`)
 }
 
@@ -272,11 +196,11 @@ export function listTemplates(): Promise<Template[]> {
   return request('GET', '/templates')
 }
 
-export function createTemplate(payload: { name: string; script_content: string }): Promise<Template> {
+export function createTemplate(payload: TemplatePayload): Promise<Template> {
   return request('POST', '/templates', payload)
 }
 
-export function updateTemplate(id: number, payload: { name?: string; script_content?: string }): Promise<Template> {
+export function updateTemplate(id: number, payload: TemplateChanges): Promise<Template> {
   return request('PUT', `/templates/${id}`, payload)
 }
 
@@ -284,7 +208,7 @@ export function deleteTemplate(id: number): Promise<void> {
   return request('DELETE', `/templates/${id}`)
 }
 
-export function listAgents(subAgents: 'recent' | 'all' = 'recent'): Promise<Agent[]> {
+export function listAgents(subAgents: 'recent' | 'all' = 'recent'): Promise<MainAgent[]> {
   return request('GET', `/agents?sub_agents=${subAgents}`)
 }
 
@@ -306,6 +230,6 @@ export function forgetAgent(id: string | number): Promise<void> {
   return request('DELETE', `/agents/${encodeURIComponent(String(id))}`)
 }
 
-export function getHealth(): Promise<{ status: string; version?: string }> {
+export function getHealth(): Promise<Health> {
   return request('GET', '/health')
 }

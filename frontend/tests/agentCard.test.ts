@@ -24,11 +24,16 @@ function agent(overrides: Partial<Agent> = {}): Agent {
     memory_used_mib: 4096,
     memory_total_mib: 16384,
     gpu_info: [
-      { index: 0, name: 'Sim A100', utilization: 77, memory_used: 40960, memory_total: 81920, simulated: true },
-      { index: 1, name: 'Sim A100', utilization: 0, memory_used: 0, memory_total: 81920, simulated: true },
+      { index: 0, name: 'Sim A100', uuid: 'GPU-sim-0', utilization: 77, memory_used: 40960, memory_total: 81920, simulated: true },
+      { index: 1, name: 'Sim A100', uuid: 'GPU-sim-1', utilization: 0, memory_used: 0, memory_total: 81920, simulated: true },
     ],
     is_simulated_gpu: true,
+    hostname: 'box-a.local',
+    task_id: null,
+    main_agent_id: null,
+    monitor_file: '',
     draining: false,
+    disk_problem: null,
     sub_agents: [],
     ...overrides,
   }
@@ -39,8 +44,7 @@ describe('coresInUse', () => {
     expect(coresInUse({ cpu_cores: 16, available_cpu_cores: 10 })).toBe(6)
   })
 
-  it('treats missing values as zero and never goes negative', () => {
-    expect(coresInUse({ cpu_cores: 4, available_cpu_cores: null })).toBe(4)
+  it('never goes negative', () => {
     expect(coresInUse({ cpu_cores: 2, available_cpu_cores: 5 })).toBe(0)
   })
 

@@ -21,6 +21,7 @@ function task(overrides: Partial<Task> = {}): Task {
     end_time: null,
     execution_time: 60,
     agent_id: 'box-1',
+    sub_agent_id: 'box-1-sub-7',
     log_file: null,
     exit_code: null,
     status_reason: null,
