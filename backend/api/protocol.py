@@ -7,7 +7,7 @@ from flask_openapi3 import APIBlueprint, RawModel, Tag
 from backend.api.errors import error_response
 from backend.api.responses import answers
 from backend.services import agents as agent_service
-from backend.services import heartbeats
+from backend.services import heartbeats, sub_heartbeats
 from backend.services import sub_output as sub_output_service
 from task_common import protocol as p
 
@@ -32,7 +32,7 @@ def register_sub(body: p.RegisterSub):
 
 @bp.post(p.SUB_HEARTBEAT_PATH, responses=answers({200: p.SubHeartbeatReply}, 404, 409))
 def sub_heartbeat(body: p.SubHeartbeat):
-    return jsonify(heartbeats.handle_sub_heartbeat(body).to_dict())
+    return jsonify(sub_heartbeats.handle_sub_heartbeat(body).to_dict())
 
 
 class OutputBody(RawModel):
