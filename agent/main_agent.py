@@ -37,7 +37,6 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 2.0  # until the server says otherwise
 HEARTBEAT_RETRY_MAX_DELAY_S = 2.0  # short: the server restarts with a lease that is only seconds long
 HEARTBEAT_RETRY_WINDOW_S = 5.0  # then the tick ends, local duties run, and the next tick retries
 MIN_LONG_POLL_S = 0.1  # a reply faster than this (without work) means the server did not hold it
-SUB_AGENT_EXIT_GRACE_S = 30.0  # after a kill: time for the sub-agent to report before we SIGKILL it
 
 
 class AgentError(Exception):
@@ -102,7 +101,7 @@ class MainAgent(SubAgentSteps):
                                     a reply from another server switches memories (follow_server_identity)
           5. start_assigned       - create_sub_agent (a fork) per new assignment, never a task twice;
                                     one that already ran here, or that the disk refuses, is refused and reported
-          6. apply_cancels        - kill_task_ids: stop the task's sub-agent, SIGKILL it if it hangs
+          6. apply_cancels        - kill_task_ids: a sub-agent that did not end its task is stopped
           7. sleep_until_next_tick - at once only after starting a task (or a held long poll)
         The state file is saved once per tick that started or reaped a sub-agent (save_state); a disk
         that refuses it is a disk problem, and the save is tried again each tick.
@@ -278,20 +277,6 @@ class MainAgent(SubAgentSteps):
         """Report it (MainHeartbeat.rejected): the server re-queues the task, or fails it after a few."""
         self.rejected[task_id] = reason
         log.warning("task_handover_refused", task_id=task_id, reason=reason)
-
-    def apply_cancels(self) -> None:
-        """kill_task_ids: SIGTERM the sub-agent (it kills its task and reports); SIGKILL it if it hangs."""
-        now = time.monotonic()
-        for task_id in self.reply.kill_task_ids if self.reply else []:
-            sub = self.subs.current.get(task_id)
-            if sub is not None and sub.kill_deadline is None:
-                sub.kill_deadline = now + self.config.kill_grace_s + SUB_AGENT_EXIT_GRACE_S
-                sub.send_signal(signal.SIGTERM)
-                log.info("task_kill_sent", task_id=task_id, signal="SIGTERM", target="sub-agent")
-        for task_id, sub in self.subs.current.items():
-            if sub.kill_deadline is not None and now > sub.kill_deadline:
-                sub.send_signal(signal.SIGKILL)  # reaped as lost next tick, which kills the task tree
-                log.warning("task_kill_sent", task_id=task_id, signal="SIGKILL", target="sub-agent")
 
     def sleep_until_next_tick(self) -> None:
         """Right away after starting a task or a held long poll; else until an interval after the last

@@ -32,6 +32,11 @@ from task_common.protocol import TaskAssignment
 log = structlog.get_logger()
 
 MAX_DELIVERIES = 3  # delivering sub-agents per task, after the one that ran it
+# A task the server no longer runs is ended by its sub-agent, told by its own heartbeat's reply (the one
+# cancel channel). One still there this long (plus the kill grace) after the server listed it in
+# kill_task_ids did not: it is stopped (SIGTERM), then SIGKILLed SUB_AGENT_EXIT_GRACE_S after that.
+CANCEL_FALLBACK_S = 10.0
+SUB_AGENT_EXIT_GRACE_S = 30.0  # after a SIGTERM: time for the sub-agent to report before we SIGKILL it
 
 
 class SubAgentSteps:
@@ -68,6 +73,24 @@ class SubAgentSteps:
             pids = [sub.record.pid, *process_tree.descendant_pids(sub.record.pid)]
             usage = self.resources.get_process_gpu_usage(pids, sub.record.gpu_ids, snapshot)
             Spool(self.config.state_dir, sub.record.sub_agent_id).write_gpu_usage(usage)
+
+    def apply_cancels(self) -> None:
+        """kill_task_ids: tasks the server no longer runs. Their sub-agents end them when their own heartbeat
+        says cancel; one still there after CANCEL_FALLBACK_S did not (hung, or cut off from the server):
+        SIGTERM it (it kills its task and delivers the output), and SIGKILL it if it hangs."""
+        now = time.monotonic()
+        for task_id in self.reply.kill_task_ids if self.reply else []:
+            sub = self.subs.current.get(task_id)
+            if sub is not None and sub.stop_at is None:
+                sub.stop_at = now + self.config.kill_grace_s + CANCEL_FALLBACK_S
+        for task_id, sub in self.subs.current.items():
+            if sub.stop_at is not None and now > sub.stop_at and sub.kill_at is None:
+                sub.kill_at = now + self.config.kill_grace_s + SUB_AGENT_EXIT_GRACE_S
+                sub.send_signal(signal.SIGTERM)
+                log.warning("task_kill_sent", task_id=task_id, signal="SIGTERM", target="sub-agent")
+            elif sub.kill_at is not None and now > sub.kill_at:
+                sub.send_signal(signal.SIGKILL)  # reaped as lost next tick, which kills the task tree
+                log.warning("task_kill_sent", task_id=task_id, signal="SIGKILL", target="sub-agent")
 
     def terminate_sub_agents(self) -> None:
         for _, sub in self.subs.all():

@@ -27,8 +27,8 @@ import urllib3
 
 from task_common.protocol import (
     MAIN_HEARTBEAT_PATH, OUTPUT_CONTENT_TYPE, REGISTER_MAIN_PATH, REGISTER_SUB_PATH, SUB_HEARTBEAT_PATH,
-    SUB_OUTPUT_PATH, TOKEN_HEADER, MainHeartbeat, MainHeartbeatReply, Message, OutputUpload, OutputUploadReply,
-    RegisterMain, RegisterMainReply, RegisterSub, RegisterSubReply, SubHeartbeat, SubHeartbeatReply,
+    TOKEN_HEADER, MainHeartbeat, MainHeartbeatReply, Message, RegisterMain, RegisterMainReply, RegisterSub,
+    RegisterSubReply, SubHeartbeat, SubHeartbeatReply,
 )
 
 log = structlog.get_logger()
@@ -77,13 +77,10 @@ class ServerClient:
     def register_sub(self, message: RegisterSub) -> RegisterSubReply:
         return self._call(REGISTER_SUB_PATH, RegisterSubReply, _json(message))
 
-    def sub_heartbeat(self, message: SubHeartbeat) -> SubHeartbeatReply:
-        return self._call(SUB_HEARTBEAT_PATH, SubHeartbeatReply, _json(message))
-
-    def upload_output(self, upload: OutputUpload, raw: bytes) -> OutputUploadReply:
-        """Bulk output: the bytes as the body, where they go in the query (no base64, no JSON)."""
-        return self._call(f"{SUB_OUTPUT_PATH}?{urlencode(upload.to_dict())}", OutputUploadReply,
-                          (raw, OUTPUT_CONTENT_TYPE))
+    def sub_heartbeat(self, message: SubHeartbeat, output: bytes) -> SubHeartbeatReply:
+        """The message in the query, the task's output as the raw body (no base64, no JSON)."""
+        query = urlencode({k: v for k, v in message.to_dict().items() if v is not None}, doseq=True)
+        return self._call(f"{SUB_HEARTBEAT_PATH}?{query}", SubHeartbeatReply, (output, OUTPUT_CONTENT_TYPE))
 
     def close(self) -> None:
         self.pool.clear()

@@ -1,12 +1,10 @@
-"""The main agent's side of its sub-agents: starting one, watching it, keeping track of them per
-server (SubAgentTable), killing what a lost one left, and handing out CPU cores.
+"""The main agent's side of its sub-agents: starting one (fork_sub_agent: the fork contract), watching
+it, tracking them per server (SubAgentTable), killing what a lost one left, handing out CPU cores.
 
 A sub-agent is a fork of the main agent, not `python -m ...`: a fresh interpreter costs ~0.35 s of
 CPU for its imports (pydantic, requests, structlog, psutil), which caps a 2-core box at a few
 tasks per second and adds the start-up to every dispatch; a fork costs a few ms and shares the
-loaded modules copy-on-write. The child becomes a process of its own at once: new session, stdio
-on /dev/null and the sub-agents' stderr file, default signal handlers, its own log file, its own
-HTTP session and NVML state, and it leaves with os._exit (never back into the main loop).
+loaded modules copy-on-write.
 """
 from __future__ import annotations
 
@@ -16,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,7 @@ import structlog
 from agent import process_tree
 from agent.resource_util import ResourceUtil
 from agent.state import TaskRecord
-from agent.sub_agent import EXIT_START_FAILED, Handover, SubAgent, SubAgentConfig
-from agent.sub_agent_output import EXIT_OUTPUT_LOST
+from agent.sub_agent import EXIT_OUTPUT_LOST, EXIT_START_FAILED, Handover, SubAgent, SubAgentConfig
 from agent.sub_agent_stop import EXIT_UNDELIVERED
 from task_common.logging import TolerantFileHandler
 from task_common.protocol import GpuInfo, describe_returncode
@@ -45,7 +43,8 @@ class SubAgentProcess:
     record: TaskRecord
     is_child: bool = True
     process: Optional[psutil.Process] = None  # for adopted ones (not our children)
-    kill_deadline: Optional[float] = None  # set when the server asked to kill the task
+    stop_at: Optional[float] = None  # SIGTERM then: the server asked to end its task and it did not (apply_cancels)
+    kill_at: Optional[float] = None  # SIGKILL then: it did not stop either
 
     def poll(self) -> tuple[bool, Optional[int]]:
         """(has exited, Popen-style return code); the code is None for an adopted process."""
@@ -130,13 +129,37 @@ def kill_lost_task(record: TaskRecord, pgid: Optional[int], sub_agent_pids: set[
     return process_tree.signal_processes(processes, signal.SIGKILL)
 
 
+class ForkContractBroken(RuntimeError):
+    """The main agent is not in a state in which forking a sub-agent is safe (see fork_sub_agent)."""
+
+
 def fork_sub_agent(config: SubAgentConfig, handover: Handover, resources: ResourceUtil,
                    forget_parent: Callable[[], None]) -> int:
-    """Fork a sub-agent for one task; returns its pid. forget_parent() drops the main agent's fds."""
+    """Fork a sub-agent for one task; returns its pid. forget_parent() drops the main agent's fds.
+
+    The fork contract. A fork copies the whole memory but only the calling thread, so:
+      1. The main agent has exactly one thread when it forks (checked here: ForkContractBroken): a lock
+         another thread held then (logging's, a connection pool's, the allocator's) stays held for ever
+         in the child. So the main agent starts no thread; a sub-agent may (its output reader): it
+         only forks to exec bash, and no Python code runs in that child.
+      2. The child never calls NVML: the driver's client state is the parent's, and tearing it down in
+         a child broke the parent's (ResourceUtil.after_fork drops the handles without a call; checked
+         in the child). The main agent reads each task's GPU use for it (main_agent_subs.share_gpu_usage).
+      3. No handler of the main agent may run in the child: the stop signals are blocked across the
+         fork, and the child installs its own before it unblocks them.
+      4. The child is a process of its own at once: new session, stdio on /dev/null and sub-agents.stderr,
+         its own log file, the parent's fds closed (forget_parent: the state dir's lock, the wakeup
+         pipe, the HTTP pool's sockets); it leaves with os._exit, never into the main agent's loop.
+      5. gc.freeze() first: the child's collector leaves the shared objects' pages alone (bench: throughput).
+    """
+    if threading.active_count() != 1:
+        raise ForkContractBroken(f"the main agent runs {threading.active_count()} threads "
+                                 f"({', '.join(t.name for t in threading.enumerate())}); a sub-agent is only "
+                                 "forked from a single-threaded main agent (agent/sub_agent_process.py)")
     sys.stdout.flush()
     sys.stderr.flush()
-    gc.freeze()  # the child's collector then leaves the shared objects (and their pages) alone
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # no main-agent handler may run in the child
+    gc.freeze()
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         pid = os.fork()
     except OSError:
@@ -151,6 +174,7 @@ def fork_sub_agent(config: SubAgentConfig, handover: Handover, resources: Resour
         code = _run_sub_agent(config, handover, resources)
     except BaseException:  # the child must never return into the main agent's loop
         traceback.print_exc()
+        sys.stderr.flush()  # os._exit flushes nothing
     finally:
         try:
             logging.shutdown()
@@ -174,11 +198,13 @@ def _run_sub_agent(config: SubAgentConfig, handover: Handover, resources: Resour
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(task_id=handover.task.task_id, sub_agent_id=handover.sub_agent_id)
     resources.after_fork()
+    if resources.has_nvml:
+        raise ForkContractBroken("a forked sub-agent holds NVML handles after ResourceUtil.after_fork()")
     config.work_dir.mkdir(parents=True, exist_ok=True)
     os.chdir(config.work_dir)  # a cleanup that looks for processes by working directory finds us too
     agent = SubAgent(config, handover, resources)
     signal.signal(signal.SIGTERM, agent.on_stop_signal)
-    signal.signal(signal.SIGALRM, agent.on_alarm)
+    signal.signal(signal.SIGALRM, agent.stop.interrupt_hanging_call)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # before bash starts: it inherits the mask
     return agent.run()
 

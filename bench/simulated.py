@@ -23,7 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from task_common import protocol as p
 
@@ -48,10 +48,13 @@ class Connection:
         return reply_type.from_dict(self.post_json(path, message.to_dict()))
 
     def post_json(self, path: str, body: dict, expect: int = 200) -> dict:
+        return self.post_bytes(path, json.dumps(body).encode(), "application/json", expect)
+
+    def post_bytes(self, path: str, body: bytes, content_type: str, expect: int = 200) -> dict:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            self._conn.request("POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+            self._conn.request("POST", path, body, {"Content-Type": content_type})
             resp = self._conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException):
@@ -117,13 +120,14 @@ class SimSub:
         return reply
 
     def heartbeat(self, output: bytes = b"", returncode: Optional[int] = None) -> p.SubHeartbeatReply:
-        chunks = [p.OutputChunk.from_bytes(self.log_size, output)] if output else []
+        """Usage in the query, output as the raw body, as a real sub-agent beats (agent/sub_agent_beats.py)."""
         final = self.log_size + len(output) if returncode is not None else None
-        msg = p.SubHeartbeat(sub_agent_id=self.sub_agent_id, task_id=self.task_id,
-                             usage=p.ProcessUsage(cpu_usage=random.uniform(50, 100), memory_used_mib=2048,
-                                                  memory_usage=0.4),
-                             chunks=chunks, returncode=returncode, final_size=final)
-        reply = self.conn.post(p.SUB_HEARTBEAT_PATH, msg, p.SubHeartbeatReply)
+        msg = p.SubHeartbeat(sub_agent_id=self.sub_agent_id, task_id=self.task_id, offset=self.log_size,
+                             cpu_usage=random.uniform(50, 100), memory_used_mib=2048, memory_usage=0.4,
+                             returncode=returncode, final_size=final)
+        query = urlencode({k: v for k, v in msg.to_dict().items() if v is not None}, doseq=True)
+        reply = p.SubHeartbeatReply.from_dict(
+            self.conn.post_bytes(f"{p.SUB_HEARTBEAT_PATH}?{query}", output, p.OUTPUT_CONTENT_TYPE))
         self.log_size = reply.log_size
         return reply
 

@@ -6,34 +6,40 @@ Imports only the stdlib and pydantic. Flow, all initiated by agents (they have n
   main agent  --RegisterMain-->   server  --RegisterMainReply-->  (stable agent_id)
   main agent  --MainHeartbeat-->  server  --MainHeartbeatReply--> (tasks to start / kill)
   sub agent   --RegisterSub-->    server  --RegisterSubReply-->   (go / do not start)
-  sub agent   --SubHeartbeat-->   server  --SubHeartbeatReply-->  (stored log size, cancel?)
-  sub agent   --OutputUpload-->   server  --OutputUploadReply-->  (stored log size, cancel?)
+  sub agent   --SubHeartbeat-->   server  --SubHeartbeatReply-->  (stored log size, cancel?, finished?)
 
-Output is never lost: a SubHeartbeat carries OutputChunk(offset, data), and an OutputUpload carries
-bulk output as the raw request body (no base64, no JSON); either way the server appends only the
-part past its stored size and answers that size; the sub-agent resends everything past it.
+A sub-agent sends one kind of message once registered: SubHeartbeat, each interval and whenever
+output is due. Its query parameters carry the task's usage (and, once the task ended, how it ended);
+its body carries the task's output past `offset` as raw bytes (no base64, no JSON: bench log_volume).
+Output is never lost: the server appends only the part past its stored size and answers that size;
+the sub-agent resends everything past it, and repeats the end until the reply says `finished`.
+A cancel reaches a running task one way: the `cancel` of its sub-agent's reply (the main agent's
+kill_task_ids is the fallback for a sub-agent that does not end its task; agent/main_agent.py).
 
 Both replies to a main agent carry the server's identity (server_id, one per database): an agent
 keeps what it remembers (its id, its tasks, the task ids it ran) per identity, so a reset or
 replaced server behind the same URL is never mixed up with the one before.
+
+Protocol 1, the release before, sent output base64 inside a JSON heartbeat or as a raw upload, with
+the end in the heartbeat: task_common/protocol_v1.py. A main agent restarted after an upgrade adopts
+the sub-agents the old code forked, and the server takes what they send until they finished.
 """
 from __future__ import annotations
 
-import base64
+import functools
 import signal
 from typing import Annotated, Optional
 
-import binascii
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator,
+)
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
-
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 REGISTER_MAIN_PATH = "/api/agent-protocol/main/register"
 MAIN_HEARTBEAT_PATH = "/api/agent-protocol/main/heartbeat"
 REGISTER_SUB_PATH = "/api/agent-protocol/sub/register"
-SUB_HEARTBEAT_PATH = "/api/agent-protocol/sub/heartbeat"
-SUB_OUTPUT_PATH = "/api/agent-protocol/sub/output"  # body: the raw bytes; OutputUpload in the query
+SUB_HEARTBEAT_PATH = "/api/agent-protocol/sub/beat"  # body: raw output bytes; SubHeartbeat in the query
 
 OUTPUT_CONTENT_TYPE = "application/octet-stream"
 
@@ -160,33 +166,6 @@ class RegisterSubReply(Message):
     heartbeat_interval_s: float
 
 
-class OutputChunk(Message):
-    """Bytes of task output starting at byte `offset` of the task's log (data is base64)."""
-
-    offset: int = Field(ge=0)
-    data: str = ""
-    # The decoded bytes, kept from validation: a 4 MiB chunk costs ~15 ms per decode (bench: log_volume).
-    _raw: Optional[bytes] = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _is_base64(self) -> "OutputChunk":
-        if self._raw is None:
-            try:
-                self._raw = base64.b64decode(self.data, validate=True)
-            except binascii.Error as exc:
-                raise ValueError(f"data is not valid base64: {exc}") from None
-        return self
-
-    @classmethod
-    def from_bytes(cls, offset: int, raw: bytes) -> "OutputChunk":
-        chunk = cls(offset=offset)  # validates the offset; the data below is base64 by construction
-        chunk.data, chunk._raw = base64.b64encode(raw).decode("ascii"), bytes(raw)
-        return chunk
-
-    def raw(self) -> bytes:
-        return self._raw if self._raw is not None else base64.b64decode(self.data, validate=True)
-
-
 class ProcessUsage(Message):
     cpu_usage: float = Field(default=0.0, ge=0)  # percent of one core, summed over the tree
     memory_used_mib: float = Field(default=0.0, ge=0)  # RSS of the tree
@@ -194,36 +173,68 @@ class ProcessUsage(Message):
     gpus: list[ProcessGpuUsage] = []
 
 
+def _gpus_from_query(value):
+    """'index:memory_used:utilization' texts (repeated query parameters) into ProcessGpuUsage fields."""
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        return value
+    try:
+        return [dict(zip(("index", "memory_used", "utilization"), t.split(":"), strict=True)) for t in texts]
+    except ValueError:
+        raise ValueError("each gpus entry is index:memory_used:utilization") from None
+
+
+GpuUsageList = Annotated[
+    list[ProcessGpuUsage], BeforeValidator(_gpus_from_query),
+    PlainSerializer(lambda gpus: [f"{g.index}:{g.memory_used}:{g.utilization:g}" for g in gpus], return_type=list),
+    WithJsonSchema({"type": "array", "items": {"type": "string", "pattern": r"^\d+:\d+:[0-9.e+-]+$"},
+                    "description": "index:memory_used_mib:utilization_percent per GPU of the task"}),
+]
+ReturnCode = Annotated[int, Field(ge=-INT64_MAX, le=INT64_MAX)]  # negative: killed by that signal
+
+
 class SubHeartbeat(Message):
-    protocol_version: int = PROTOCOL_VERSION
-    sub_agent_id: str
-    task_id: Count
-    usage: ProcessUsage = ProcessUsage()
-    chunks: list[OutputChunk] = []
-    # set once the script ended (negative: killed by that signal)
-    returncode: Optional[Annotated[int, Field(ge=-INT64_MAX, le=INT64_MAX)]] = None
-    final_size: Optional[Count] = None  # with returncode: total bytes of output the task produced
-
-
-class SubHeartbeatReply(Message):
-    log_size: int  # bytes the server holds; resend everything past it
-    cancel: bool = False  # kill the task
-    finished: bool = False  # the server recorded the end and all output: the sub-agent may exit
-    next_interval_s: float
-
-
-class OutputUpload(Message):
-    """Where the raw bytes in an upload's body go: the task's log from byte `offset` (query parameters)."""
+    """A sub-agent's report, as query parameters; the request body is the task's output from byte
+    `offset` of its log (possibly empty). Once the task ended every beat carries returncode and
+    final_size, until the reply says finished."""
 
     protocol_version: int = PROTOCOL_VERSION
     sub_agent_id: str
     task_id: Count
     offset: Count
+    cpu_usage: float = Field(default=0.0, ge=0)  # as in ProcessUsage
+    memory_used_mib: float = Field(default=0.0, ge=0)
+    memory_usage: float = Field(default=0.0, ge=0)
+    gpus: GpuUsageList = []
+    returncode: Optional[ReturnCode] = None
+    final_size: Optional[Count] = None  # with returncode: total bytes of output the task produced
+
+    @model_validator(mode="after")
+    def _end_is_whole(self) -> "SubHeartbeat":
+        if (self.returncode is None) != (self.final_size is None):
+            raise ValueError("returncode and final_size come together")
+        return self
+
+    @classmethod
+    @functools.cache
+    def query_schema(cls) -> dict:
+        """model_json_schema(), computed once: flask-openapi3 asks for it on every request (~0.3 ms)."""
+        return super().model_json_schema()
+
+    @classmethod
+    def model_json_schema(cls, *args, **kwargs) -> dict:
+        return cls.query_schema() if not (args or kwargs) else super().model_json_schema(*args, **kwargs)
+
+    def usage(self) -> ProcessUsage:
+        return ProcessUsage(cpu_usage=self.cpu_usage, memory_used_mib=self.memory_used_mib,
+                            memory_usage=self.memory_usage, gpus=self.gpus)
 
 
-class OutputUploadReply(Message):
+class SubHeartbeatReply(Message):
     log_size: int  # bytes the server holds; resend everything past it
-    cancel: bool = False  # the task no longer runs on the server (canceled, or failed storing output)
+    cancel: bool = False  # the task no longer runs on the server: kill it (the one cancel channel)
+    finished: bool = False  # the server recorded the end and all output: the sub-agent may exit
+    next_interval_s: float
 
 
 def describe_returncode(returncode: int) -> tuple[bool, str]:

@@ -4,7 +4,10 @@
     agent = ProtocolAgent(server.url, cpu_cores=4, gpus="2x81920").register()
     reply = agent.heartbeat()                       # MainHeartbeatReply; start = hand-overs
     sub = agent.start_sub(reply.start[0])           # registers a sub-agent for that task
-    sub.write(b"hello\\n"); sub.finish(0)           # output chunks, then returncode + final_size
+    sub.write(b"hello\\n"); sub.finish(0)           # output in beats, then returncode + final_size
+
+Sub-agents speak protocol 2 (SubHeartbeat: usage in the query, output as the raw body); v1_heartbeat
+and v1_upload send what a protocol 1 sub-agent (the previous release) sends.
 
 The agent remembers which tasks it "runs" (their sub-agents started and not finished) and reports
 them in running_task_ids unless a test says otherwise, as a real main agent does.
@@ -17,6 +20,7 @@ from typing import Iterable, Optional, Union
 import requests
 
 from task_common import protocol as p
+from task_common import protocol_v1 as v1
 
 
 class ProtocolError(AssertionError):
@@ -57,9 +61,12 @@ class Transport:
     def post_raw(self, path: str, body: dict, timeout: float = 10.0) -> requests.Response:
         return self.session.post(self.url + path, json=body, timeout=timeout)
 
-    def upload_raw(self, query: dict, raw: bytes, content_type: str = p.OUTPUT_CONTENT_TYPE) -> requests.Response:
-        return self.session.post(self.url + p.SUB_OUTPUT_PATH, params=query, data=raw,
-                                 headers={"Content-Type": content_type}, timeout=30)
+    def post_body(self, path: str, query: dict, raw: bytes,
+                  content_type: str = p.OUTPUT_CONTENT_TYPE) -> requests.Response:
+        """A raw body with the message in the query (a sub-agent's heartbeat; protocol 1's upload)."""
+        query = {k: v for k, v in query.items() if v is not None}
+        return self.session.post(self.url + path, params=query, data=raw, headers={"Content-Type": content_type},
+                                 timeout=30)
 
     def call(self, path: str, message: p.Message, reply_type: type, timeout: float = 10.0):
         response = self.post_raw(path, message.to_dict(), timeout)
@@ -151,28 +158,43 @@ class FakeSubAgent:
         self.acked = reply.log_size
         return reply
 
-    def heartbeat(self, chunks: Iterable[p.OutputChunk] = (), returncode: Optional[int] = None,
-                  final_size: Optional[int] = None, protocol_version: int = p.PROTOCOL_VERSION,
-                  usage: Optional[p.ProcessUsage] = None) -> p.SubHeartbeatReply:
-        """One raw heartbeat with exactly these chunks (no bookkeeping beyond the stored size)."""
-        reply = self.main.transport.call(p.SUB_HEARTBEAT_PATH, p.SubHeartbeat(
-            protocol_version=protocol_version, sub_agent_id=self.sub_agent_id, task_id=self.task_id,
-            usage=usage or p.ProcessUsage(cpu_usage=50.0, memory_used_mib=100.0, memory_usage=1.0),
-            chunks=list(chunks), returncode=returncode, final_size=final_size), p.SubHeartbeatReply)
+    def beat(self, output: bytes = b"", offset: Optional[int] = None, returncode: Optional[int] = None,
+             final_size: Optional[int] = None, protocol_version: int = p.PROTOCOL_VERSION,
+             usage: Optional[p.ProcessUsage] = None) -> p.SubHeartbeatReply:
+        """One heartbeat with exactly this output (from `offset`, default the stored size) and no bookkeeping
+        beyond the stored size."""
+        usage = usage or p.ProcessUsage(cpu_usage=50.0, memory_used_mib=100.0, memory_usage=1.0)
+        message = p.SubHeartbeat(protocol_version=protocol_version, sub_agent_id=self.sub_agent_id,
+                                 task_id=self.task_id, offset=self.acked if offset is None else offset, **dict(usage),
+                                 returncode=returncode, final_size=final_size)
+        return self._took(self.main.transport.post_body(p.SUB_HEARTBEAT_PATH, message.to_dict(), output))
+
+    def heartbeat(self, returncode: Optional[int] = None, final_size: Optional[int] = None,
+                  protocol_version: int = p.PROTOCOL_VERSION, usage: Optional[p.ProcessUsage] = None):
+        """A heartbeat without output."""
+        return self.beat(b"", None, returncode, final_size, protocol_version, usage)
+
+    def v1_heartbeat(self, chunks: Iterable[v1.OutputChunk] = (), returncode: Optional[int] = None,
+                     final_size: Optional[int] = None, usage: Optional[p.ProcessUsage] = None) -> p.SubHeartbeatReply:
+        """What a protocol 1 sub-agent sends: a JSON heartbeat with base64 chunks."""
+        message = v1.SubHeartbeatV1(sub_agent_id=self.sub_agent_id, task_id=self.task_id, chunks=list(chunks),
+                                    usage=usage or p.ProcessUsage(cpu_usage=50.0), returncode=returncode,
+                                    final_size=final_size)
+        return self._took(self.main.transport.post_raw(v1.SUB_HEARTBEAT_V1_PATH, message.to_dict()))
+
+    def v1_upload(self, offset: int, raw: bytes, protocol_version: int = v1.PROTOCOL_1) -> p.SubHeartbeatReply:
+        """What a protocol 1 sub-agent sends for a backlog: a raw upload."""
+        query = v1.OutputUploadV1(protocol_version=protocol_version, sub_agent_id=self.sub_agent_id,
+                                  task_id=self.task_id, offset=offset).to_dict()
+        return self._took(self.main.transport.post_body(v1.SUB_OUTPUT_V1_PATH, query, raw))
+
+    def _took(self, response: requests.Response) -> p.SubHeartbeatReply:
+        if response.status_code != 200:
+            raise ProtocolError(response)
+        reply = p.SubHeartbeatReply.from_dict(response.json())
         self.acked = reply.log_size
         if reply.finished:
             self.main.running.pop(self.task_id, None)
-        return reply
-
-    def upload(self, offset: int, raw: bytes, protocol_version: int = p.PROTOCOL_VERSION) -> p.OutputUploadReply:
-        """One raw output upload of exactly these bytes at `offset` (the sub-agent's bulk path)."""
-        query = p.OutputUpload(protocol_version=protocol_version, sub_agent_id=self.sub_agent_id,
-                               task_id=self.task_id, offset=offset).to_dict()
-        response = self.main.transport.upload_raw(query, raw)
-        if response.status_code != 200:
-            raise ProtocolError(response)
-        reply = p.OutputUploadReply.from_dict(response.json())
-        self.acked = reply.log_size
         return reply
 
     def write(self, raw: bytes) -> p.SubHeartbeatReply:
@@ -181,10 +203,8 @@ class FakeSubAgent:
         return self.flush()
 
     def flush(self, returncode: Optional[int] = None) -> p.SubHeartbeatReply:
-        pending = bytes(self.produced[self.acked:])
-        chunks = [p.OutputChunk.from_bytes(self.acked, pending)] if pending else []
         final_size = len(self.produced) if returncode is not None else None
-        return self.heartbeat(chunks, returncode=returncode, final_size=final_size)
+        return self.beat(bytes(self.produced[self.acked:]), returncode=returncode, final_size=final_size)
 
     def finish(self, returncode: int = 0) -> p.SubHeartbeatReply:
         """The script ended: send the rest of the output with the return code until the server has it all."""

@@ -16,8 +16,10 @@ from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
 from agent.state import AgentState, ServerMemory, TaskRecord
 from agent.resource_util import ResourceUtil, parse_simulated_gpus
 from agent.sub_agent import Handover, SubAgentConfig
-from agent.sub_agent_process import EXIT_CRASHED, CpuPool, describe_sub_agent_exit, fork_sub_agent
-from task_common.protocol import REGISTER_MAIN_PATH, RegisterMain, TaskAssignment
+from agent.sub_agent_process import (
+    EXIT_CRASHED, CpuPool, ForkContractBroken, describe_sub_agent_exit, fork_sub_agent,
+)
+from task_common.protocol import PROTOCOL_VERSION, REGISTER_MAIN_PATH, RegisterMain, TaskAssignment
 from tests.conftest import free_port
 from tests.helpers import wait_for
 
@@ -66,7 +68,7 @@ def test_client_retries_429_and_5xx_then_returns_the_parsed_reply():
     assert (reply.agent_id, reply.heartbeat_interval_s) == ("abc", 2.0)
     assert len(server.received) == 4
     path, auth, body = server.received[-1]
-    assert (path, auth, body["name"], body["protocol_version"]) == (REGISTER_MAIN_PATH, "Bearer secret", "a", 1)
+    assert (path, auth, body["name"], body["protocol_version"]) == (REGISTER_MAIN_PATH, "Bearer secret", "a", PROTOCOL_VERSION)
 
 
 @pytest.mark.parametrize("status, code", [(400, "invalid"), (401, "unauthorized"), (404, "agent_not_found"),
@@ -152,3 +154,33 @@ def test_a_forked_sub_agent_that_fails_exits_and_never_returns_into_the_caller(t
     pid = fork_sub_agent(config, handover, ResourceUtil(parse_simulated_gpus("1x1")), broken_forget_parent)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == EXIT_CRASHED
+
+
+def fork_contract_case(tmp_path) -> tuple[SubAgentConfig, Handover]:
+    config = SubAgentConfig(server_url="http://127.0.0.1:9", state_dir=tmp_path, work_dir=tmp_path)
+    return config, Handover(sub_agent_id="sub-1-x", main_agent_id="m",
+                            task=TaskAssignment(task_id=1, name="t", script_content="true", cpu_cores=0))
+
+
+def test_no_sub_agent_is_forked_while_the_main_agent_runs_a_second_thread(tmp_path):
+    """The fork contract (fork_sub_agent's docstring): a lock another thread holds would stay held in the child."""
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, name="not-allowed", daemon=True)
+    other.start()
+    try:
+        with pytest.raises(ForkContractBroken, match="2 threads.*not-allowed"):
+            fork_sub_agent(*fork_contract_case(tmp_path), ResourceUtil(parse_simulated_gpus("1x1")), lambda: None)
+    finally:
+        release.set()
+        other.join()
+
+
+def test_a_forked_sub_agent_that_still_holds_nvml_handles_exits_before_it_runs_anything(tmp_path, monkeypatch,
+                                                                                        capfd):
+    resources = ResourceUtil(parse_simulated_gpus("1x1"))
+    monkeypatch.setattr(resources, "after_fork", lambda: None)  # as if after_fork forgot to drop them
+    resources._nvml_handles = ["a handle of the parent's"]
+    pid = fork_sub_agent(*fork_contract_case(tmp_path), resources, lambda: None)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == EXIT_CRASHED
+    assert "ForkContractBroken: a forked sub-agent holds NVML handles" in capfd.readouterr().err

@@ -8,6 +8,7 @@ import requests
 import websocket
 
 from task_common import protocol as p
+from task_common import protocol_v1 as v1
 from tests.conftest import ServerProcess
 from tests.helpers import Api
 from tests.protocol_agent import ProtocolAgent, ProtocolError
@@ -50,8 +51,9 @@ ROUTES = [
     ("POST", p.REGISTER_MAIN_PATH, {"name": "a", "cpu_cores": 1}),
     ("POST", p.MAIN_HEARTBEAT_PATH, {"agent_id": "a", "cpu_cores": 1}),
     ("POST", p.REGISTER_SUB_PATH, {"sub_agent_id": "s", "main_agent_id": "a", "task_id": 1}),
-    ("POST", p.SUB_HEARTBEAT_PATH, {"sub_agent_id": "s", "task_id": 1}),
-    ("POST", p.SUB_OUTPUT_PATH + "?sub_agent_id=s&task_id=1&offset=0", None),
+    ("POST", p.SUB_HEARTBEAT_PATH + "?sub_agent_id=s&task_id=1&offset=0", None),
+    ("POST", v1.SUB_HEARTBEAT_V1_PATH, {"sub_agent_id": "s", "task_id": 1}),
+    ("POST", v1.SUB_OUTPUT_V1_PATH + "?sub_agent_id=s&task_id=1&offset=0", None),
     ("GET", "/api/no-such-route", None),
 ]
 BAD_CREDENTIALS = {

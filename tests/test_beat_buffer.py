@@ -1,6 +1,6 @@
-"""The plain sub-agent beat's writes wait in services/beat_buffer.py and reach the database on the
-next flush (liveness tick, agent queries): the raw SQL must store what the ORM reads back, never
-overwrite a newer write, and never touch a task another sub-agent runs. In-process app and client."""
+"""A sub-agent beat's writes (GPU task or not) wait in services/beat_buffer.py and reach the database
+on the next flush (liveness tick, agent queries): the batched statements must store what the ORM reads
+back, never overwrite a newer write, and never touch a task another sub-agent runs. In-process app and client."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,24 +33,36 @@ def post(client, path: str, message: p.Message) -> dict:
     return resp.get_json()
 
 
-def running_task(client) -> tuple[int, str]:
+MAIN_GPUS = [p.GpuInfo(index=i, name="Simulated GPU", uuid=f"GPU-{i}", memory_total=81920, simulated=True)
+             for i in range(2)]
+
+
+def running_task(client, gpu_count: int = 0) -> tuple[int, str]:
     """A task handed to a main agent and started by a sub-agent: (task id, sub-agent id)."""
     main_id = post(client, p.REGISTER_MAIN_PATH, p.RegisterMain(name="m", hostname="h", cpu_cores=4,
-                                                                memory_total_mib=1024))["agent_id"]
-    resp = client.post("/api/tasks", json={"name": "t", "template_type": "x", "script_content": "sleep 60"})
+                                                                memory_total_mib=1024, gpus=MAIN_GPUS))["agent_id"]
+    resp = client.post("/api/tasks", json={"name": "t", "template_type": "x", "script_content": "sleep 60",
+                                           "gpu_count": gpu_count})
     assert resp.status_code == 201
-    beat = post(client, p.MAIN_HEARTBEAT_PATH, p.MainHeartbeat(agent_id=main_id, cpu_cores=4, wait_s=0))
-    task_id = beat["start"][0]["task_id"]
+    reply = post(client, p.MAIN_HEARTBEAT_PATH, p.MainHeartbeat(agent_id=main_id, cpu_cores=4, gpus=MAIN_GPUS,
+                                                                 wait_s=0))
+    task_id = reply["start"][0]["task_id"]
     post(client, p.REGISTER_SUB_PATH, p.RegisterSub(sub_agent_id=f"sub-{task_id}", main_agent_id=main_id,
                                                     task_id=task_id, pid=1, hostname="h"))
     return task_id, f"sub-{task_id}"
 
 
-def plain_beat(client, task_id: int, sub_id: str, cpu: float, output: bytes = b"", offset: int = 0) -> dict:
-    chunks = [p.OutputChunk.from_bytes(offset, output)] if output else []
-    return post(client, p.SUB_HEARTBEAT_PATH, p.SubHeartbeat(
-        sub_agent_id=sub_id, task_id=task_id, chunks=chunks,
-        usage=p.ProcessUsage(cpu_usage=cpu, memory_usage=1.5, memory_used_mib=321.0)))
+def beat(client, message: p.SubHeartbeat, output: bytes = b"") -> dict:
+    resp = client.post(p.SUB_HEARTBEAT_PATH, query_string=message.to_dict(), data=output,
+                       content_type=p.OUTPUT_CONTENT_TYPE)
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def plain_beat(client, task_id: int, sub_id: str, cpu: float, output: bytes = b"", offset: int = 0,
+               gpus: tuple[p.ProcessGpuUsage, ...] = ()) -> dict:
+    return beat(client, p.SubHeartbeat(sub_agent_id=sub_id, task_id=task_id, offset=offset, cpu_usage=cpu,
+                                       memory_usage=1.5, memory_used_mib=321.0, gpus=list(gpus)), output)
 
 
 def fresh(model, key):
@@ -75,12 +87,23 @@ def test_a_plain_beat_is_stored_on_flush_as_the_orm_reads_it(app):
         assert before <= as_utc(stored) <= utcnow()
 
 
+def test_a_gpu_beat_takes_the_same_buffered_path_and_names_its_gpus_from_the_main_agent(app):
+    client = app.test_client()
+    task_id, sub_id = running_task(client, gpu_count=1)
+    plain_beat(client, task_id, sub_id, cpu=20.0, gpus=(p.ProcessGpuUsage(index=1, memory_used=4096, utilization=77.5),))
+    assert fresh(Agent, sub_id).gpu_info == []  # waits for the flush, like any beat
+
+    assert beat_buffer.flush() == 1
+    assert fresh(Agent, sub_id).gpu_info == [{"index": 1, "name": "Simulated GPU", "uuid": "GPU-1", "memory_total": 81920,
+                                             "simulated": True, "memory_used": 4096, "utilization": 77.5}]
+
+
 def test_a_pending_beat_never_overwrites_a_newer_write(app):
     client = app.test_client()
     task_id, sub_id = running_task(client)
     plain_beat(client, task_id, sub_id, cpu=50.0)  # pending
-    post(client, p.SUB_HEARTBEAT_PATH, p.SubHeartbeat(  # the final beat: written at once
-        sub_agent_id=sub_id, task_id=task_id, usage=p.ProcessUsage(cpu_usage=1.0), returncode=0, final_size=0))
+    beat(client, p.SubHeartbeat(  # the final beat: written at once
+        sub_agent_id=sub_id, task_id=task_id, offset=0, cpu_usage=1.0, returncode=0, final_size=0))
     assert beat_buffer.flush() == 1
     agent = fresh(Agent, sub_id)
     assert agent.status == AgentStatus.OFFLINE.value and agent.cpu_usage == 1.0

@@ -53,8 +53,10 @@ def main_beat(client, main_id: str, running: list[int]) -> dict:
 
 
 def sub_beat(client, task_id: int, **fields) -> dict:
-    return post(client, p.SUB_HEARTBEAT_PATH, p.SubHeartbeat(sub_agent_id=f"sub-{task_id}", task_id=task_id,
-                                                             usage=p.ProcessUsage(), **fields))
+    beat = p.SubHeartbeat(sub_agent_id=f"sub-{task_id}", task_id=task_id, offset=0, **fields)
+    resp = client.post(p.SUB_HEARTBEAT_PATH, query_string=beat.to_dict(), data=b"", content_type=p.OUTPUT_CONTENT_TYPE)
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
 
 
 def running_task(client) -> tuple[str, int]:

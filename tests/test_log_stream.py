@@ -31,10 +31,6 @@ def run(agent: ProtocolAgent, shared_client: Api):
     return start
 
 
-def chunk(offset: int, raw: bytes) -> p.OutputChunk:
-    return p.OutputChunk.from_bytes(offset, raw)
-
-
 def stored(task: dict) -> bytes:
     """The log file itself, byte for byte (the server's data dir is on this machine)."""
     path = Path(task["log_file"])
@@ -43,23 +39,30 @@ def stored(task: dict) -> bytes:
 
 # --- offsets and resends ------------------------------------------------------------------------
 
-def test_repeated_overlapping_and_gapped_chunks_store_each_byte_once(run, shared_client: Api):
+def test_repeated_overlapping_and_gapped_output_stores_each_byte_once(run, shared_client: Api):
     task, sub = run()
-    assert sub.heartbeat([chunk(0, b"hello ")]).log_size == 6
-    assert sub.heartbeat([chunk(0, b"hello ")]).log_size == 6  # repeated: nothing added
-    assert sub.heartbeat([chunk(0, b"he")]).log_size == 6  # wholly behind: nothing added
-    assert sub.heartbeat([chunk(3, b"lo world")]).log_size == 11  # overlapping: only the new part
-    assert sub.heartbeat([chunk(20, b"gap")]).log_size == 11  # a gap: stored size, nothing stored
+    assert sub.beat(b"hello ", offset=0).log_size == 6
+    assert sub.beat(b"hello ", offset=0).log_size == 6  # repeated: nothing added
+    assert sub.beat(b"he", offset=0).log_size == 6  # wholly behind: nothing added
+    assert sub.beat(b"lo world", offset=3).log_size == 11  # overlapping: only the new part
+    assert sub.beat(b"gap", offset=20).log_size == 11  # a gap: stored size, nothing stored
+    assert sub.beat(b"", offset=11).log_size == 11  # no output: the stored size
     assert stored(task) == b"hello world"
-    assert sub.heartbeat([chunk(14, b"!!"), chunk(11, b"abc")]).log_size == 16  # out of order in one beat
-    assert stored(task) == b"hello worldabc!!"
-    assert shared_client.log(task["id"]) == b"hello worldabc!!"
+    assert shared_client.log(task["id"]) == b"hello world"
+
+
+def test_protocol_1_chunks_out_of_order_in_one_beat_are_stored_in_order(run, shared_client: Api):
+    from task_common.protocol_v1 import OutputChunk
+
+    task, sub = run()
+    assert sub.v1_heartbeat([OutputChunk.from_bytes(3, b"!!"), OutputChunk.from_bytes(0, b"abc")]).log_size == 5
+    assert shared_client.log(task["id"]) == b"abc!!"
 
 
 def test_gap_reply_lets_the_sub_agent_resend_from_the_stored_size(run):
     task, sub = run()
     sub.produced += b"0123456789"
-    reply = sub.heartbeat([chunk(5, b"56789")])  # the chunk before it never arrived
+    reply = sub.beat(b"56789", offset=5)  # the beat before it never arrived
     assert reply.log_size == 0 and stored(task) == b""
     assert sub.flush().log_size == 10  # resent from 0, as a real sub-agent does
     assert stored(task) == b"0123456789"
@@ -144,11 +147,11 @@ def test_log_of_a_task_that_never_ran_is_empty(shared_client: Api):
 
 def test_end_is_recorded_only_after_all_output_is_in(run, shared_client: Api):
     task, sub = run()
-    assert sub.heartbeat([chunk(0, b"abc")]).log_size == 3
-    early = sub.heartbeat(returncode=0, final_size=6)  # the last chunk is still in flight
+    assert sub.beat(b"abc").log_size == 3
+    early = sub.heartbeat(returncode=0, final_size=6)  # the last output is still in flight
     assert early.finished is False and early.log_size == 3 and early.cancel is False
     assert shared_client.task(task["id"])["status"] == "running"
-    done = sub.heartbeat([chunk(3, b"def")], returncode=0, final_size=6)
+    done = sub.beat(b"def", returncode=0, final_size=6)
     assert done.finished is True and done.log_size == 6
     final = shared_client.task(task["id"])
     assert final["status"] == "completed" and final["exit_code"] == 0 and final["end_time"]

@@ -10,6 +10,7 @@ import pytest
 from backend.extensions import db
 from backend.models import Task
 from task_common import protocol as p
+from task_common import protocol_v1 as v1
 
 CONTRACT_ROUTES = [
     ("post", "/api/tasks"),
@@ -30,7 +31,8 @@ CONTRACT_ROUTES = [
     ("post", p.MAIN_HEARTBEAT_PATH),
     ("post", p.REGISTER_SUB_PATH),
     ("post", p.SUB_HEARTBEAT_PATH),
-    ("post", p.SUB_OUTPUT_PATH),
+    ("post", v1.SUB_HEARTBEAT_V1_PATH),
+    ("post", v1.SUB_OUTPUT_V1_PATH),
 ]
 
 
@@ -74,10 +76,10 @@ def test_swagger_ui_serves_the_api_document(app):
 # -- every answer has a schema, and the answers are what the document says --------------------------
 
 BINARY_ANSWERS = {("get", "/api/tasks/{task_id}/log/raw")}  # the stored bytes, a download
-RAW_REQUEST_BODIES = {("post", p.SUB_OUTPUT_PATH)}  # the task's output as the raw body
+RAW_REQUEST_BODIES = {("post", p.SUB_HEARTBEAT_PATH), ("post", v1.SUB_OUTPUT_V1_PATH)}  # the task's output
 PROTOCOL_REPLIES = {p.REGISTER_MAIN_PATH: p.RegisterMainReply, p.MAIN_HEARTBEAT_PATH: p.MainHeartbeatReply,
                     p.REGISTER_SUB_PATH: p.RegisterSubReply, p.SUB_HEARTBEAT_PATH: p.SubHeartbeatReply,
-                    p.SUB_OUTPUT_PATH: p.OutputUploadReply}
+                    v1.SUB_HEARTBEAT_V1_PATH: p.SubHeartbeatReply, v1.SUB_OUTPUT_V1_PATH: p.SubHeartbeatReply}
 
 
 def operations(spec: dict):
@@ -110,8 +112,8 @@ def test_every_request_body_has_a_json_schema(spec):
     for method, path, operation in operations(spec):
         if "requestBody" in operation and (method, path) not in RAW_REQUEST_BODIES:
             assert json_schema(operation["requestBody"]) is not None, f"{method.upper()} {path}"
-    raw = spec["paths"][p.SUB_OUTPUT_PATH]["post"]["requestBody"]["content"]
-    assert list(raw) == [p.OUTPUT_CONTENT_TYPE]
+    for method, path in RAW_REQUEST_BODIES:
+        assert list(spec["paths"][path][method]["requestBody"]["content"]) == [p.OUTPUT_CONTENT_TYPE]
 
 
 def test_every_error_answer_is_the_one_error_shape(spec):
@@ -162,10 +164,13 @@ def drive_agent_protocol(call: Recorder, task_id: int) -> tuple[str, str]:
     sub_id = f"sub-{task_id}"
     call("post", p.REGISTER_SUB_PATH, 200, json=p.RegisterSub(
         sub_agent_id=sub_id, main_agent_id=main_id, task_id=task_id).to_dict())
-    call("post", p.SUB_HEARTBEAT_PATH, 200, json=p.SubHeartbeat(
-        sub_agent_id=sub_id, task_id=task_id, chunks=[p.OutputChunk.from_bytes(0, b"hi\n")]).to_dict())
-    call("post", p.SUB_OUTPUT_PATH, 200, data=b"more\n", content_type=p.OUTPUT_CONTENT_TYPE,
-         query_string=p.OutputUpload(sub_agent_id=sub_id, task_id=task_id, offset=3).to_dict())
+    call("post", p.SUB_HEARTBEAT_PATH, 200, data=b"hi\n", content_type=p.OUTPUT_CONTENT_TYPE,
+         query_string=p.SubHeartbeat(sub_agent_id=sub_id, task_id=task_id, offset=0, gpus=[
+             p.ProcessGpuUsage(index=0, memory_used=10, utilization=5.0)]).to_dict())
+    call("post", v1.SUB_HEARTBEAT_V1_PATH, 200, json=v1.SubHeartbeatV1(
+        sub_agent_id=sub_id, task_id=task_id, chunks=[v1.OutputChunk.from_bytes(3, b"v1\n")]).to_dict())
+    call("post", v1.SUB_OUTPUT_V1_PATH, 200, data=b"more\n", content_type=p.OUTPUT_CONTENT_TYPE,
+         query_string=v1.OutputUploadV1(sub_agent_id=sub_id, task_id=task_id, offset=6).to_dict())
     return main_id, sub_id
 
 

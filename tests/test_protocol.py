@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from task_common import protocol as p
+from task_common import protocol_v1 as v1
 from tests.helpers import Api
 from tests.protocol_agent import ProtocolAgent, ProtocolError, Transport
 
@@ -24,11 +25,13 @@ EXAMPLES = [
                          kill_task_ids=[8], next_interval_s=2.0, server_id="srv"),
     p.RegisterSub(sub_agent_id="s1", main_agent_id="a1", task_id=7, pid=123, hostname="h", monitor_file="/x"),
     p.RegisterSubReply(sub_agent_id="s1", log_size=10, cancel=False, heartbeat_interval_s=1.0),
-    p.SubHeartbeat(sub_agent_id="s1", task_id=7, usage=p.ProcessUsage(
+    p.SubHeartbeat(sub_agent_id="s1", task_id=7, offset=3, cpu_usage=150.0, memory_used_mib=12.5, memory_usage=0.1,
+                   gpus=[p.ProcessGpuUsage(index=0, memory_used=5, utilization=3.0)], returncode=-9, final_size=7),
+    p.SubHeartbeatReply(log_size=7, cancel=True, finished=False, next_interval_s=1.0),
+    v1.SubHeartbeatV1(sub_agent_id="s1", task_id=7, usage=p.ProcessUsage(
         cpu_usage=150.0, memory_used_mib=12.5, memory_usage=0.1,
         gpus=[p.ProcessGpuUsage(index=0, memory_used=5, utilization=3.0)]),
-        chunks=[p.OutputChunk.from_bytes(0, "héllo\n".encode())], returncode=-9, final_size=7),
-    p.SubHeartbeatReply(log_size=7, cancel=True, finished=False, next_interval_s=1.0),
+        chunks=[v1.OutputChunk.from_bytes(0, "héllo\n".encode())], returncode=-9, final_size=7),
 ]
 
 
@@ -53,14 +56,36 @@ def test_replies_of_a_server_from_before_identities_still_parse():
 
 def test_messages_default_to_this_protocol_version():
     assert p.RegisterMain(name="x", cpu_cores=1).protocol_version == p.PROTOCOL_VERSION
-    assert p.SubHeartbeat(sub_agent_id="s", task_id=1).protocol_version == p.PROTOCOL_VERSION
+    assert p.SubHeartbeat(sub_agent_id="s", task_id=1, offset=0).protocol_version == p.PROTOCOL_VERSION
+    assert v1.SubHeartbeatV1(sub_agent_id="s", task_id=1).protocol_version == v1.PROTOCOL_1
+
+
+def test_sub_heartbeat_survives_the_query_string_it_travels_in():
+    from urllib.parse import parse_qs, urlencode
+
+    beat = EXAMPLES[6]
+    query = parse_qs(urlencode(beat.to_dict(), doseq=True))  # every value a list of strings, as a server gets it
+    fields = {k: v if k == "gpus" else v[0] for k, v in query.items()}
+    assert p.SubHeartbeat.from_dict(fields) == beat
+    assert beat.usage() == p.ProcessUsage(cpu_usage=150.0, memory_used_mib=12.5, memory_usage=0.1,
+                                          gpus=[p.ProcessGpuUsage(index=0, memory_used=5, utilization=3.0)])
+
+
+@pytest.mark.parametrize("bad", [
+    {"gpus": ["0:5"]}, {"gpus": ["x:5:1"]}, {"gpus": ["0:-5:1"]},
+    {"returncode": 0}, {"final_size": 3},  # the end is both or neither
+    {"offset": -1},
+])
+def test_sub_heartbeat_refuses_bad_fields(bad):
+    with pytest.raises(ValidationError):
+        p.SubHeartbeat.from_dict({"sub_agent_id": "s", "task_id": 1, "offset": 0, **bad})
 
 
 def test_output_chunk_carries_arbitrary_bytes():
     raw = bytes(range(256)) + "日本".encode()
-    chunk = p.OutputChunk.from_bytes(42, raw)
+    chunk = v1.OutputChunk.from_bytes(42, raw)
     assert chunk.offset == 42 and chunk.raw() == raw
-    assert p.OutputChunk.from_dict(chunk.to_dict()).raw() == raw
+    assert v1.OutputChunk.from_dict(chunk.to_dict()).raw() == raw
 
 
 @pytest.mark.parametrize("bad", [
@@ -70,7 +95,7 @@ def test_output_chunk_carries_arbitrary_bytes():
 ])
 def test_output_chunk_refuses_bad_data(bad):
     with pytest.raises(ValidationError):
-        p.OutputChunk.from_dict(bad)
+        v1.OutputChunk.from_dict(bad)
 
 
 @pytest.mark.parametrize("message_type, data", [
@@ -233,7 +258,7 @@ def test_agent_still_running_a_canceled_task_is_told_to_kill_it(agent: ProtocolA
     assert shared_client.post(f"/api/tasks/{task['id']}/cancel").status_code == 200
     assert agent.heartbeat().kill_task_ids == [task["id"]]
     reply = sub.heartbeat()
-    assert reply.cancel is True
+    assert reply.cancel is True  # the sub-agent ends it (the main agent's kill list is its fallback)
     sub.finish(-15)
     canceled = shared_client.task(task["id"])
     assert canceled["status"] == "canceled" and canceled["exit_code"] == -15
@@ -267,7 +292,7 @@ def test_protocol_version_mismatch_is_refused_with_409(agent: ProtocolAgent, sha
 
 
 @pytest.mark.parametrize("path", [p.REGISTER_MAIN_PATH, p.MAIN_HEARTBEAT_PATH, p.REGISTER_SUB_PATH,
-                                  p.SUB_HEARTBEAT_PATH])
+                                  p.SUB_HEARTBEAT_PATH, v1.SUB_HEARTBEAT_V1_PATH])
 @pytest.mark.parametrize("body", [{}, {"agent_id": ["x"]}, [1]])
 def test_malformed_protocol_message_answers_400_json(shared_server, path, body):
     resp = Transport(shared_server.url).post_raw(path, body)
@@ -277,9 +302,9 @@ def test_malformed_protocol_message_answers_400_json(shared_server, path, body):
 def test_invalid_base64_chunk_answers_400_and_stores_nothing(agent: ProtocolAgent, shared_client: Api):
     task = shared_client.create_task("echo")
     sub = agent.start_sub(agent.heartbeat().start[0])
-    message = p.SubHeartbeat(sub_agent_id=sub.sub_agent_id, task_id=task["id"]).to_dict()
+    message = v1.SubHeartbeatV1(sub_agent_id=sub.sub_agent_id, task_id=task["id"]).to_dict()
     message["chunks"] = [{"offset": 0, "data": "@@@"}]
-    resp = agent.transport.post_raw(p.SUB_HEARTBEAT_PATH, message)
+    resp = agent.transport.post_raw(v1.SUB_HEARTBEAT_V1_PATH, message)
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_input"
     assert shared_client.get(f"/api/tasks/{task['id']}/log").json()["size"] == 0
 

@@ -1,28 +1,36 @@
-"""The plain sub-agent heartbeat's writes (the task's last sign of life, the sub-agent's resource
-usage), kept in memory and written in one transaction per liveness tick. Those times are for people:
-liveness itself goes by the monotonic stamps of services/last_heard.py, taken as the beat arrives.
+"""The sub-agent heartbeat's writes (the task's last sign of life, the sub-agent's resource usage,
+GPUs included), kept in memory and written in one transaction per liveness tick. Those times are for
+people: liveness itself goes by the monotonic stamps of services/last_heard.py, taken as the beat arrives.
 
 Every running task's sub-agent beats once a second. One commit per beat was most of the server's
 work at 300 sub-agents (bench: fleet): the write lock, ~15 system calls of SQLite locking and WAL
-writes, for two rows nobody reads until the next liveness check or page refresh. So a plain beat
-only records its values here (record()) and flush() writes the latest one per sub-agent. Readers
-that act on these values flush first: the liveness check (services/agents.check_agents_status)
-and the agent queries behind the UI. Task output never waits here: it is stored before the beat
-is answered (services/logs.py). A crash loses at most one tick of usage readings.
+writes, for two rows nobody reads until the next liveness check or page refresh. So a beat only
+records its values here (record()) and flush() writes the latest one per sub-agent. Readers that act
+on these values flush first: the liveness check (services/agents.check_agents_status) and the agent
+queries behind the UI. Task output never waits here: it is stored before the beat is answered
+(services/sub_output.py). A crash loses at most one tick of usage readings.
 
-A flushed beat never overwrites a newer write made another way (the sub-agent's final beat, a
-GPU beat, liveness marking it offline): each UPDATE only applies over an older time, and the task's
-only while that sub-agent still runs it.
+A flushed beat never overwrites a newer write made another way (the beat that settles the task's
+end, liveness marking the sub-agent offline): each UPDATE only applies over an older time, and the
+task's only while that sub-agent still runs it.
+
+Placement and status writes here (for their owners to find): the task's last_seen_time and the
+sub-agent's status (online), both in flush() via _TOUCH_TASK and _TOUCH_SUB.
 """
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from datetime import datetime
+from typing import Iterable, NamedTuple, Optional
 
 import structlog
+from sqlalchemy import bindparam, or_, select, update
 
-from backend.models import AgentStatus
+from backend.extensions import db
+from backend.models import Agent, AgentStatus, Task
+from backend.services.raw_sql import RawStatement, to_db
 from backend.services.unit_of_work import raw_unit_of_work
+from task_common.protocol import ProcessGpuUsage, ProcessUsage
 
 log = structlog.get_logger()
 
@@ -30,22 +38,29 @@ log = structlog.get_logger()
 class Beat(NamedTuple):
     task_id: int
     sub_agent_id: str
-    now: str  # utils.time.sqlite_datetime(): compared as text against the stored times
-    cpu_usage: float
-    memory_usage: float
-    memory_used_mib: float
+    now: datetime
+    usage: ProcessUsage
 
 
 _lock = threading.Lock()
 _pending: dict[str, Beat] = {}  # by sub-agent id: only the latest beat of each is written
 
-# Column names as in models/task.py and models/agent.py; tests/test_beat_buffer.py reads them back.
-_TOUCH_TASK_SQL = ("UPDATE tasks SET last_seen_time = :now WHERE id = :task_id AND sub_agent_id = :sub_agent_id "
-                   "AND (last_seen_time IS NULL OR last_seen_time < :now)")
-_TOUCH_SUB_SQL = (f"UPDATE agents SET status = '{AgentStatus.ONLINE.value}', last_heartbeat_time = :now, "
-                  "cpu_usage = :cpu_usage, memory_usage = :memory_usage, memory_used_mib = :memory_used_mib, "
-                  "gpu_info = '[]' WHERE id = :sub_agent_id "
-                  "AND (last_heartbeat_time IS NULL OR last_heartbeat_time < :now)")
+_tasks, _agents = Task.__table__, Agent.__table__
+_mains = _agents.alias("main_agent")
+# Built once from the tables, run on a bare connection (services/raw_sql.py). Parameter names differ
+# from the column names: SQLAlchemy keeps those for the SET clause.
+_TOUCH_TASK = RawStatement(
+    update(_tasks)
+    .where(_tasks.c.id == bindparam("beat_task_id"), _tasks.c.sub_agent_id == bindparam("beat_sub_agent_id"),
+           or_(_tasks.c.last_seen_time.is_(None), _tasks.c.last_seen_time < bindparam("beat_time")))
+    .values(last_seen_time=bindparam("beat_time")))
+_TOUCH_SUB = RawStatement(
+    update(_agents)
+    .where(_agents.c.id == bindparam("beat_sub_agent_id"),
+           or_(_agents.c.last_heartbeat_time.is_(None), _agents.c.last_heartbeat_time < bindparam("beat_time")))
+    .values(status=bindparam("beat_status"), last_heartbeat_time=bindparam("beat_time"),
+            cpu_usage=bindparam("beat_cpu_usage"), memory_usage=bindparam("beat_memory_usage"),
+            memory_used_mib=bindparam("beat_memory_used_mib"), gpu_info=bindparam("beat_gpu_info")))
 
 
 def record(beat: Beat) -> None:
@@ -60,14 +75,47 @@ def flush() -> int:
         batch, _pending = _pending, {}
     if not batch:
         return 0
-    rows = [beat._asdict() for beat in batch.values()]
     try:
+        rows = _rows(batch.values(), db.engine.dialect)
         with raw_unit_of_work() as conn:
-            conn.executemany(_TOUCH_TASK_SQL, rows)
-            conn.executemany(_TOUCH_SUB_SQL, rows)
+            cursor = conn.cursor()
+            _TOUCH_TASK.executemany(cursor, db.engine.dialect, rows)
+            _TOUCH_SUB.executemany(cursor, db.engine.dialect, rows)
     except Exception:
         with _lock:  # keep them for the next flush, unless a newer beat came meanwhile
             for beat in batch.values():
                 _pending.setdefault(beat.sub_agent_id, beat)
         raise
     return len(rows)
+
+
+def _rows(beats: Iterable[Beat], dialect) -> list[dict]:
+    """Each beat's values as the driver takes them."""
+    beats = list(beats)
+    time_to_db, gpus_to_db = to_db(_tasks.c.last_seen_time, dialect), to_db(_agents.c.gpu_info, dialect)
+    main_gpus = _main_agent_gpus([b.sub_agent_id for b in beats if b.usage.gpus])
+    no_gpus = gpus_to_db([])
+    return [{"beat_task_id": b.task_id, "beat_sub_agent_id": b.sub_agent_id, "beat_time": time_to_db(b.now),
+             "beat_status": AgentStatus.ONLINE.value, "beat_cpu_usage": b.usage.cpu_usage,
+             "beat_memory_usage": b.usage.memory_usage, "beat_memory_used_mib": b.usage.memory_used_mib,
+             "beat_gpu_info": gpus_to_db(sub_agent_gpu_info(main_gpus[b.sub_agent_id], b.usage.gpus))
+             if b.usage.gpus else no_gpus} for b in beats]
+
+
+def _main_agent_gpus(sub_agent_ids: list[str]) -> dict[str, Optional[list]]:
+    """Each sub-agent's main agent's GPU list (names, sizes), which a sub-agent does not send: one read,
+    only when the batch holds GPU tasks' beats."""
+    if not sub_agent_ids:
+        return {}
+    query = (select(_agents.c.id, _mains.c.gpu_info).join_from(_agents, _mains, _mains.c.id == _agents.c.main_agent_id)
+             .where(_agents.c.id.in_(sub_agent_ids)))
+    with db.engine.connect() as conn:
+        found = dict(conn.execute(query).all())
+    return {sub_id: found.get(sub_id) for sub_id in sub_agent_ids}
+
+
+def sub_agent_gpu_info(main_gpus: Optional[list[dict]], gpus: Iterable[ProcessGpuUsage]) -> list[dict]:
+    """A sub-agent's gpu_info: its task's use of each GPU, with the GPU's name, uuid and size from its main agent."""
+    by_index = {g["index"]: g for g in main_gpus or []}
+    return [{**{k: by_index.get(g.index, {}).get(k) for k in ("name", "uuid", "memory_total", "simulated")},
+             "index": g.index, "memory_used": g.memory_used, "utilization": g.utilization} for g in gpus]

@@ -1,6 +1,26 @@
-"""The sub-agent's heartbeat: store new output and record usage (both outside the write lock: the
-common beat's writes wait in services/beat_buffer.py); once all output is in, record the end."""
+"""A sub-agent's heartbeat (task_common/protocol.py SubHeartbeat): one path for every beat, GPU task or not.
+
+  1. refuse a stranger   - sub_output.refuse_stranger: one indexed read, no session, before any byte is stored
+  2. hear it             - services/last_heard.py: what liveness decides by
+  3. store its output    - sub_output.store: the body's bytes past the stored size
+  4. record its usage    - services/beat_buffer.py: in memory, written once per liveness tick
+     ... or, for the beat that carries the task's end or whose output the disk refused, settle it
+     in one unit of work instead (_settle): its usage, and the end once every byte is stored, or
+     the task failed for its log's storage.
+  5. answer              - the stored size, cancel (the task no longer runs: the one cancel channel),
+                           finished (the end and every byte are recorded: the sub-agent may exit)
+
+Protocol 1 sub-agents (forked by the previous release, still running after an upgrade) send output
+base64 in a JSON heartbeat or as a raw upload (task_common/protocol_v1.py): handle_v1_heartbeat and
+handle_v1_upload take them through the same steps.
+
+Placement and status writes here (for their owners to find): _record_usage (the task's
+last_seen_time, the sub-agent online) and _record_end (the task finished, the sub-agent offline).
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
 
 import structlog
 from flask import current_app
@@ -11,66 +31,101 @@ from backend.models import Agent, AgentStatus, Task, TaskStatus
 from backend.services import agents as agent_service
 from backend.services import beat_buffer, last_heard, sub_output
 from backend.services import tasks as task_service
-from backend.services.errors import NotFound
 from backend.services.unit_of_work import unit_of_work
-from backend.utils.time import sqlite_datetime, utcnow
+from backend.utils.time import utcnow
 from task_common import protocol as p
+from task_common import protocol_v1 as v1
 
-log = structlog.get_logger()
+
+@dataclass(frozen=True)
+class _End:
+    returncode: int
+    final_size: int
 
 
-def handle_sub_heartbeat(msg: p.SubHeartbeat) -> p.SubHeartbeatReply:
-    """Store new output and record usage (both outside the write lock: the common beat's writes wait
-    in services/beat_buffer.py); once all output is in, record the end."""
-    agent_service.check_protocol_version(msg.protocol_version, msg.sub_agent_id)
-    structlog.contextvars.bind_contextvars(task_id=msg.task_id, sub_agent_id=msg.sub_agent_id)
-    interval = current_app.config["SUB_HEARTBEAT_INTERVAL_S"]
-    status = sub_output.refuse_stranger(msg.task_id, msg.sub_agent_id)  # before its bytes reach a task's log
-    last_heard.hear_sub_agent(msg.sub_agent_id, msg.task_id)
-    size, storage_error = sub_output.store_chunks(msg.task_id, [(c.offset, c.raw()) for c in msg.chunks])
-    if msg.returncode is None and not msg.usage.gpus and not storage_error:  # the common beat
-        usage = msg.usage
-        beat_buffer.record(beat_buffer.Beat(msg.task_id, msg.sub_agent_id, sqlite_datetime(utcnow()),
-                                            usage.cpu_usage, usage.memory_usage, usage.memory_used_mib))
-        return p.SubHeartbeatReply(log_size=size, cancel=status != TaskStatus.RUNNING.value, finished=False,
-                                   next_interval_s=interval)
+@dataclass(frozen=True)
+class _Beat:
+    """What a beat of either protocol comes down to."""
+
+    task_id: int
+    sub_agent_id: str
+    pieces: list[tuple[int, bytes]]  # (offset in the task's log, bytes)
+    usage: Optional[p.ProcessUsage]  # None: not reported (a protocol 1 upload)
+    end: Optional[_End]
+
+
+def handle_sub_heartbeat(beat: p.SubHeartbeat, body: bytes) -> p.SubHeartbeatReply:
+    """A protocol 2 beat: usage (and the end) in `beat`, output from beat.offset in `body`."""
+    agent_service.check_protocol_version(beat.protocol_version, beat.sub_agent_id)
+    end = _End(beat.returncode, beat.final_size) if beat.returncode is not None else None
+    return _handle(_Beat(beat.task_id, beat.sub_agent_id, [(beat.offset, body)], beat.usage(), end))
+
+
+def handle_v1_heartbeat(msg: v1.SubHeartbeatV1) -> p.SubHeartbeatReply:
+    """Protocol 1's JSON heartbeat: base64 chunks, usage, and the end once final_size came with it."""
+    _check_protocol_1(msg.protocol_version, msg.sub_agent_id)
+    has_end = msg.returncode is not None and msg.final_size is not None
+    end = _End(msg.returncode, msg.final_size) if has_end else None
+    return _handle(_Beat(msg.task_id, msg.sub_agent_id, [(c.offset, c.raw()) for c in msg.chunks], msg.usage, end))
+
+
+def handle_v1_upload(upload: v1.OutputUploadV1, body: bytes) -> p.SubHeartbeatReply:
+    """Protocol 1's raw upload: output only."""
+    _check_protocol_1(upload.protocol_version, upload.sub_agent_id)
+    return _handle(_Beat(upload.task_id, upload.sub_agent_id, [(upload.offset, body)], None, None))
+
+
+def _check_protocol_1(version: int, sub_agent_id: str) -> None:
+    if version != v1.PROTOCOL_1:
+        agent_service.check_protocol_version(version, sub_agent_id)
+
+
+def _handle(beat: _Beat) -> p.SubHeartbeatReply:
+    structlog.contextvars.bind_contextvars(task_id=beat.task_id, sub_agent_id=beat.sub_agent_id)
+    status = sub_output.refuse_stranger(beat.task_id, beat.sub_agent_id)
+    last_heard.hear_sub_agent(beat.sub_agent_id, beat.task_id)
+    size, storage_error = sub_output.store(beat.task_id, beat.pieces)
+    finished = False
+    if beat.end is not None or storage_error:
+        finished, status = _settle(beat, size, storage_error)
+    elif beat.usage is not None:
+        beat_buffer.record(beat_buffer.Beat(beat.task_id, beat.sub_agent_id, utcnow(), beat.usage))
+    return p.SubHeartbeatReply(log_size=size, cancel=not finished and status != TaskStatus.RUNNING.value,
+                               finished=finished, next_interval_s=current_app.config["SUB_HEARTBEAT_INTERVAL_S"])
+
+
+def _settle(beat: _Beat, size: int, storage_error: Optional[str]) -> tuple[bool, str]:
+    """Record the beat at once: (finished, the task's status). A task failed for its log's storage gives
+    up the rest of its output: its sub-agent (and resources) would otherwise wait for a broken disk."""
     with unit_of_work():
-        sub, task = _get_sub_and_task(msg)
-        _record_sub_state(sub, task, msg)
+        sub, task = _get_sub_and_task(beat)
+        if beat.usage is not None:
+            _record_usage(sub, task, beat.usage)
         if storage_error:
             sub_output.fail_for_storage_error(task, storage_error)
-        # A task failed for its log storage gives up the rest of its output: the sub-agent (and the
-        # task's resources) would otherwise wait for a broken disk until its main agent kills it.
-        finished = msg.returncode is not None and msg.final_size is not None and (
-            size >= msg.final_size or bool(storage_error))
+        finished = beat.end is not None and (size >= beat.end.final_size or bool(storage_error))
         if finished:
-            task_service.finish_task(task, msg.returncode)
-            sub.status, sub.available_cpu_cores = AgentStatus.OFFLINE.value, sub.cpu_cores  # holds no core now
-        cancel = not finished and task.status != TaskStatus.RUNNING.value
-    return p.SubHeartbeatReply(log_size=size, cancel=cancel, finished=finished, next_interval_s=interval)
+            _record_end(sub, task, beat.end.returncode)
+        return finished, task.status
 
 
-def _get_sub_and_task(msg: p.SubHeartbeat) -> tuple[Agent, Task]:
-    sub = db.session.get(Agent, msg.sub_agent_id)
-    task = db.session.get(Task, msg.task_id, options=[lazyload(Task.dependency_links)])
-    if sub is None or task is None or task.sub_agent_id != msg.sub_agent_id:
-        raise _not_running(msg)
+def _get_sub_and_task(beat: _Beat) -> tuple[Agent, Task]:
+    sub = db.session.get(Agent, beat.sub_agent_id)
+    task = db.session.get(Task, beat.task_id, options=[lazyload(Task.dependency_links)])
+    if sub is None or task is None or task.sub_agent_id != beat.sub_agent_id:
+        raise sub_output.not_running(beat.task_id, beat.sub_agent_id)
     return sub, task
 
 
-def _not_running(msg: p.SubHeartbeat) -> NotFound:
-    return sub_output.not_running(msg.task_id, msg.sub_agent_id)
-
-
-def _record_sub_state(sub: Agent, task: Task, msg: p.SubHeartbeat) -> None:
+def _record_usage(sub: Agent, task: Task, usage: p.ProcessUsage) -> None:
+    """What beat_buffer.flush writes for the other beats, written now."""
     now = utcnow()
     sub.status, sub.last_heartbeat_time, task.last_seen_time = AgentStatus.ONLINE.value, now, now
-    usage = msg.usage
     sub.cpu_usage, sub.memory_usage, sub.memory_used_mib = usage.cpu_usage, usage.memory_usage, usage.memory_used_mib
-    if not usage.gpus:
-        sub.gpu_info = []
-        return
-    main_gpus = {g["index"]: g for g in (db.session.get(Agent, sub.main_agent_id).gpu_info or [])}
-    sub.gpu_info = [{**{k: main_gpus.get(g.index, {}).get(k) for k in ("name", "uuid", "memory_total", "simulated")},
-                     "index": g.index, "memory_used": g.memory_used, "utilization": g.utilization}
-                    for g in usage.gpus]
+    main = db.session.get(Agent, sub.main_agent_id) if usage.gpus else None
+    sub.gpu_info = beat_buffer.sub_agent_gpu_info(main.gpu_info if main else None, usage.gpus)
+
+
+def _record_end(sub: Agent, task: Task, returncode: int) -> None:
+    task_service.finish_task(task, returncode)
+    sub.status, sub.available_cpu_cores = AgentStatus.OFFLINE.value, sub.cpu_cores  # holds no core now

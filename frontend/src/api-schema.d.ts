@@ -37,6 +37,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/agent-protocol/sub/beat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A sub-agent's heartbeat: usage and the task's end in the query, new output as the raw body.
+         * @description <br/>The body (no base64, no JSON) is stored from byte `offset` of the task's log.
+         */
+        post: operations["agent_protocol_sub_heartbeat_api_agent_protocol_sub_beat_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/agent-protocol/sub/heartbeat": {
         parameters: {
             query?: never;
@@ -46,7 +66,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["agent_protocol_sub_heartbeat_api_agent_protocol_sub_heartbeat_post"];
+        /** Protocol 1 (sub-agents of the previous release): usage, base64 output and the end as JSON. */
+        post: operations["agent_protocol_sub_heartbeat_v1_api_agent_protocol_sub_heartbeat_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -62,8 +83,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Bulk task output as the raw body (no base64, no JSON), stored from byte `offset` of the task's log. */
-        post: operations["agent_protocol_sub_output_api_agent_protocol_sub_output_post"];
+        /** Protocol 1 (sub-agents of the previous release): output from byte `offset` as the raw body. */
+        post: operations["agent_protocol_sub_output_v1_api_agent_protocol_sub_output_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -650,7 +671,7 @@ export interface components {
             memory_used_mib?: number;
             /**
              * Protocol Version
-             * @default 1
+             * @default 2
              */
             protocol_version?: number;
             /**
@@ -696,7 +717,7 @@ export interface components {
         };
         /**
          * OutputChunk
-         * @description Bytes of task output starting at byte `offset` of the task's log (data is base64).
+         * @description Protocol 1: bytes of task output starting at byte `offset` of the task's log (data is base64).
          */
         OutputChunk: {
             /**
@@ -706,16 +727,6 @@ export interface components {
             data?: string;
             /** Offset */
             offset: number;
-        };
-        /** OutputUploadReply */
-        OutputUploadReply: {
-            /**
-             * Cancel
-             * @default false
-             */
-            cancel?: boolean;
-            /** Log Size */
-            log_size: number;
         };
         /**
          * ProcessGpuUsage
@@ -791,7 +802,7 @@ export interface components {
             name: string;
             /**
              * Protocol Version
-             * @default 1
+             * @default 2
              */
             protocol_version?: number;
             /**
@@ -835,7 +846,7 @@ export interface components {
             pid?: number;
             /**
              * Protocol Version
-             * @default 1
+             * @default 2
              */
             protocol_version?: number;
             /** Sub Agent Id */
@@ -857,8 +868,28 @@ export interface components {
             /** Sub Agent Id */
             sub_agent_id: string;
         };
-        /** SubHeartbeat */
-        SubHeartbeat: {
+        /** SubHeartbeatReply */
+        SubHeartbeatReply: {
+            /**
+             * Cancel
+             * @default false
+             */
+            cancel?: boolean;
+            /**
+             * Finished
+             * @default false
+             */
+            finished?: boolean;
+            /** Log Size */
+            log_size: number;
+            /** Next Interval S */
+            next_interval_s: number;
+        };
+        /**
+         * SubHeartbeatV1
+         * @description Protocol 1's heartbeat: usage, output chunks and the end, as JSON. Answered with SubHeartbeatReply.
+         */
+        SubHeartbeatV1: {
             /**
              * Chunks
              * @default []
@@ -892,23 +923,6 @@ export interface components {
              *     }
              */
             usage?: components["schemas"]["ProcessUsage"];
-        };
-        /** SubHeartbeatReply */
-        SubHeartbeatReply: {
-            /**
-             * Cancel
-             * @default false
-             */
-            cancel?: boolean;
-            /**
-             * Finished
-             * @default false
-             */
-            finished?: boolean;
-            /** Log Size */
-            log_size: number;
-            /** Next Interval S */
-            next_interval_s: number;
         };
         /**
          * TaskAssignment
@@ -1221,7 +1235,97 @@ export interface operations {
             };
         };
     };
-    agent_protocol_sub_heartbeat_api_agent_protocol_sub_heartbeat_post: {
+    agent_protocol_sub_heartbeat_api_agent_protocol_sub_beat_post: {
+        parameters: {
+            query: {
+                protocol_version?: number;
+                sub_agent_id: string;
+                task_id: number;
+                offset: number;
+                cpu_usage?: number;
+                memory_used_mib?: number;
+                memory_usage?: number;
+                /** @description index:memory_used_mib:utilization_percent per GPU of the task */
+                gpus?: string[];
+                returncode?: number | null;
+                final_size?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubHeartbeatReply"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    agent_protocol_sub_heartbeat_v1_api_agent_protocol_sub_heartbeat_post: {
         parameters: {
             query?: never;
             header?: never;
@@ -1230,7 +1334,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SubHeartbeat"];
+                "application/json": components["schemas"]["SubHeartbeatV1"];
             };
         };
         responses: {
@@ -1281,7 +1385,7 @@ export interface operations {
             };
         };
     };
-    agent_protocol_sub_output_api_agent_protocol_sub_output_post: {
+    agent_protocol_sub_output_v1_api_agent_protocol_sub_output_post: {
         parameters: {
             query: {
                 protocol_version?: number;
@@ -1305,7 +1409,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OutputUploadReply"];
+                    "application/json": components["schemas"]["SubHeartbeatReply"];
                 };
             };
             /** @description Bad Request */
