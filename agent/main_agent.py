@@ -71,9 +71,7 @@ class MainAgent(SubAgentSteps):
         self.sub_agent_logs = SubAgentLogs(config.state_dir / "logs", [
             task_id for memory in (self.state.current, *self.state.other_servers.values()) for task_id in memory.tasks])
         self.cpus = CpuPool(usable_cpu_ids()[:config.cpu_cores])
-        self.subs = SubAgentTable()
-        self.died: dict[int, str] = {}  # task id -> reason, until a heartbeat delivered it
-        self.rejected: dict[int, str] = {}  # hand-overs refused -> why, until a heartbeat delivered it
+        self.subs = SubAgentTable(self.state)
         self.started = 0  # sub-agents the last start_assigned started
         self.reply: Optional[MainHeartbeatReply] = None
         self.interval_s = DEFAULT_HEARTBEAT_INTERVAL_S
@@ -183,10 +181,8 @@ class MainAgent(SubAgentSteps):
         if not self.state.use_server(server_id):
             self.state_changed = self.state_changed or old is None  # adopted a memory of no known server
             return False
-        log.warning("server_identity_changed", old=old, new=server_id, old_tasks_running=sorted(self.subs.current))
-        self.subs.switch_server(old, server_id)
-        self.died.clear()  # the new server never placed those tasks; the old one's lease settles them
-        self.rejected.clear()
+        log.warning("server_identity_changed", old=old, new=server_id,
+                    old_tasks_running=sorted(self.state.memory(old).tasks))
         self.reply, self.state_changed = None, True
         return True
 
@@ -236,13 +232,18 @@ class MainAgent(SubAgentSteps):
                 log.warning("agent_unknown_to_server")
             self.register()
             return
-        for report in message.died:
-            self.died.pop(report.task_id, None)
-        for report in message.rejected:
-            self.rejected.pop(report.task_id, None)
+        self.forget_delivered(message)
         self.interval_s, self.reply = reply.next_interval_s, reply
         log.debug("main_heartbeat_sent", start=[a.task_id for a in reply.start],
                   kill=reply.kill_task_ids)
+
+    def forget_delivered(self, message: MainHeartbeat) -> None:
+        """The server heard these reports (it answered the heartbeat that carried them)."""
+        memory = self.state.current
+        for reports, sent in ((memory.died, message.died), (memory.rejected, message.rejected)):
+            for report in sent:
+                if reports.pop(report.task_id, None) is not None:
+                    self.state_changed = True
 
     def heartbeat_message(self) -> MainHeartbeat:
         memory = self.resources.get_machine_memory_usage()
@@ -251,8 +252,8 @@ class MainAgent(SubAgentSteps):
             cpu_usage=self.resources.get_machine_cpu_usage(), memory_usage=memory.percent,
             memory_used_mib=int(memory.used_mib), memory_total_mib=int(memory.total_mib),
             gpus=self.subs.gpus_left(self.resources.get_gpu_info()), running_task_ids=sorted(self.subs.current),
-            died=[TaskReport(task_id=t, reason=r) for t, r in self.died.items()],
-            rejected=[TaskReport(task_id=t, reason=r) for t, r in self.rejected.items()],
+            died=[TaskReport(task_id=t, reason=r) for t, r in self.state.current.died.items()],
+            rejected=[TaskReport(task_id=t, reason=r) for t, r in self.state.current.rejected.items()],
             wait_s=min(self.interval_s, 60.0) if self.has_free_capacity() else 0.0,
             disk_problem=self.disk.problem)
 
@@ -266,7 +267,7 @@ class MainAgent(SubAgentSteps):
         self.started = 0
         for assignment in self.reply.start if self.reply else []:
             task_id = assignment.task_id
-            if task_id in self.subs.current or task_id in self.died or task_id in self.rejected:
+            if self.state.current.is_in_hand(task_id):
                 continue  # the server resends until it sees our report; never start twice
             if self.state.current.has_finished(task_id):
                 self.refuse_handover(task_id, "already ran here")
@@ -275,7 +276,8 @@ class MainAgent(SubAgentSteps):
 
     def refuse_handover(self, task_id: int, reason: str) -> None:
         """Report it (MainHeartbeat.rejected): the server re-queues the task, or fails it after a few."""
-        self.rejected[task_id] = reason
+        self.state.current.rejected[task_id] = reason
+        self.state_changed = True
         log.warning("task_handover_refused", task_id=task_id, reason=reason)
 
     def sleep_until_next_tick(self) -> None:

@@ -121,7 +121,6 @@ class SubAgentSteps:
         record = TaskRecord(task_id=task_id, sub_agent_id=sub_agent_id, pid=pid, create_time=process_create_time(pid),
                             cpu_cores=assignment.cpu_cores, cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
         self.subs.add(SubAgentProcess(record))
-        self.state.current.tasks[task_id] = record
         self.state_changed = True
         log.info("sub_agent_spawned", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=pid,
                  cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
@@ -161,7 +160,6 @@ class SubAgentSteps:
             logger.info("sub_agent_exited", task_id=record.task_id, returncode=returncode, outcome=outcome)
         self.cpus.release(record.cpu_ids)
         self.subs.remove(record.task_id, server_id)
-        memory.tasks.pop(record.task_id, None)
         self.state_changed = True
         spool.remove()
         self.sub_agent_logs.finished(record.task_id)
@@ -169,8 +167,8 @@ class SubAgentSteps:
     def report_lost(self, record: TaskRecord, returncode: Optional[int], spool: Spool,
                     server_id: Optional[str], logger) -> None:
         reason = describe_sub_agent_exit(returncode)
-        if server_id is None:
-            self.died[record.task_id] = reason
+        if server_id is None:  # another server's: it never hears from us again, its lease settles it
+            self.state.current.died[record.task_id] = reason
         sent = kill_lost_task(record, spool.read_pgid(), self.subs.child_pids())
         logger.info("task_kill_sent", task_id=record.task_id, signal="SIGKILL", processes=sent)
         logger.error("sub_agent_exited", task_id=record.task_id, returncode=returncode, reason=reason)

@@ -3,8 +3,10 @@
 Kept per server identity (the server_id a server makes once per database), so that a reset or
 replaced server behind the same URL is never mixed up with the one before: for each server, the
 agent_id it gave (a restarted agent is the same agent), the sub-agent process of each task of it
-that runs here (a restarted agent adopts it instead of starting it again) and the ids of its tasks
-that ran here to the end (a hand-over of one of those again is refused, MAX_FINISHED_IDS kept).
+that runs here (a restarted agent adopts it instead of starting it again), the ids of its tasks
+that ran here to the end (a hand-over of one of those again is refused, MAX_FINISHED_IDS kept), and
+the reports it has not heard yet (sub-agents lost, hand-overs refused). These are the main agent's
+only record of its tasks: agent/sub_agent_process.py's SubAgentTable only adds their processes.
 
 The file's top level is the memory of the server the agent works for now (`server_id`; null until
 a server named itself), so a file from before server ids reads as that memory, of a server not
@@ -49,8 +51,11 @@ class ServerMemory:
     """What the agent remembers of one server: its id there, its tasks running here, its tasks that ran here."""
 
     agent_id: Optional[str] = None
-    tasks: dict[int, TaskRecord] = field(default_factory=dict)
+    tasks: dict[int, TaskRecord] = field(default_factory=dict)  # running here: a sub-agent each
     finished_ids: dict[int, None] = field(default_factory=dict)  # an ordered set: oldest first
+    # Reports the server has not heard yet (MainHeartbeat.died / .rejected): task id -> why.
+    died: dict[int, str] = field(default_factory=dict)  # its sub-agent was lost
+    rejected: dict[int, str] = field(default_factory=dict)  # its hand-over was refused
 
     def add_finished(self, task_id: int) -> None:
         self.finished_ids[task_id] = None
@@ -60,15 +65,23 @@ class ServerMemory:
     def has_finished(self, task_id: int) -> bool:
         return task_id in self.finished_ids
 
+    def is_in_hand(self, task_id: int) -> bool:
+        """Running here, or reported and the report not heard yet: a hand-over of it is not started again."""
+        return task_id in self.tasks or task_id in self.died or task_id in self.rejected
+
     def to_dict(self) -> dict:
         return {"agent_id": self.agent_id,
                 "tasks": {str(k): asdict(v) for k, v in sorted(self.tasks.items())},
-                "finished_ids": list(self.finished_ids)}
+                "finished_ids": list(self.finished_ids),
+                "died": {str(k): v for k, v in self.died.items()},
+                "rejected": {str(k): v for k, v in self.rejected.items()}}
 
     @classmethod
     def from_dict(cls, raw: dict) -> "ServerMemory":
         memory = cls(agent_id=raw.get("agent_id"),
-                     tasks={int(k): TaskRecord(**v) for k, v in raw.get("tasks", {}).items()})
+                     tasks={int(k): TaskRecord(**v) for k, v in raw.get("tasks", {}).items()},
+                     died={int(k): str(v) for k, v in raw.get("died", {}).items()},
+                     rejected={int(k): str(v) for k, v in raw.get("rejected", {}).items()})
         for task_id in raw.get("finished_ids", []):
             memory.add_finished(int(task_id))
         return memory

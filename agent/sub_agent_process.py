@@ -25,7 +25,7 @@ import structlog
 
 from agent import process_tree
 from agent.resource_util import ResourceUtil
-from agent.state import TaskRecord
+from agent.state import AgentState, TaskRecord
 from agent.sub_agent import EXIT_OUTPUT_LOST, EXIT_START_FAILED, Handover, SubAgent, SubAgentConfig
 from agent.sub_agent_stop import EXIT_UNDELIVERED
 from task_common.logging import TolerantFileHandler
@@ -72,47 +72,44 @@ class SubAgentProcess:
 
 
 class SubAgentTable:
-    """The sub-agents on this box, by whose task they run. `current` (task id -> sub-agent): the
-    server the main agent works for, the only ones its heartbeats report. `others` ((server id, task
-    id) -> sub-agent): servers it worked for before; still on the box, so they still count."""
+    """The sub-agents on this box. Which task each runs, for which server, is the state's alone
+    (agent/state.py: each ServerMemory.tasks, saved across restarts); this table adds how to reach
+    each process (SubAgentProcess, by sub-agent id). `current`: the tasks of the server the main agent
+    works for, the only ones its heartbeats report; the other servers' still count (cores, GPUs)."""
 
-    def __init__(self) -> None:
-        self.current: dict[int, SubAgentProcess] = {}
-        self.others: dict[tuple[str, int], SubAgentProcess] = {}
+    def __init__(self, state: AgentState) -> None:
+        self.state = state
+        self.processes: dict[str, SubAgentProcess] = {}
+
+    @property
+    def current(self) -> dict[int, SubAgentProcess]:
+        return {task_id: self.processes[r.sub_agent_id] for task_id, r in self.state.current.tasks.items()}
 
     def all(self) -> list[tuple[Optional[str], SubAgentProcess]]:
         """(None, sub) for the current server's tasks, (server id, sub) for the others'."""
-        return [(None, sub) for sub in self.current.values()] + \
-            [(server_id, sub) for (server_id, _), sub in self.others.items()]
+        memories = [(None, self.state.current), *self.state.other_servers.items()]
+        return [(server_id, self.processes[r.sub_agent_id]) for server_id, memory in memories
+                for r in memory.tasks.values()]
 
     def add(self, sub: SubAgentProcess, server_id: Optional[str] = None) -> None:
-        if server_id is None:
-            self.current[sub.record.task_id] = sub
-        else:
-            self.others[(server_id, sub.record.task_id)] = sub
+        self.state.memory(server_id).tasks[sub.record.task_id] = sub.record
+        self.processes[sub.record.sub_agent_id] = sub
 
     def remove(self, task_id: int, server_id: Optional[str] = None) -> None:
-        if server_id is None:
-            self.current.pop(task_id, None)
-        else:
-            self.others.pop((server_id, task_id), None)
-
-    def switch_server(self, old: str, new: str) -> None:
-        """The current ones become `old`'s; those of `new`'s tasks (adopted at start) the current ones."""
-        self.others.update({(old, task_id): sub for task_id, sub in self.current.items()})
-        self.current = {task_id: self.others.pop((server_id, task_id))
-                        for server_id, task_id in list(self.others) if server_id == new}
+        record = self.state.memory(server_id).tasks.pop(task_id, None)
+        if record is not None:
+            self.processes.pop(record.sub_agent_id, None)
 
     def cores_held(self) -> int:
         return sum(sub.record.cpu_cores for _, sub in self.all())
 
     def cores_left(self, cpu_cores: int) -> int:
         """What the current server may use of cpu_cores: other servers' tasks still hold theirs."""
-        return max(0, cpu_cores - sum(sub.record.cpu_cores for sub in self.others.values()))
+        return max(0, cpu_cores - sum(sub.record.cpu_cores for server_id, sub in self.all() if server_id))
 
     def gpus_left(self, gpus: list[GpuInfo]) -> list[GpuInfo]:
         """The GPUs no other server's task holds (a server sees only its own placements)."""
-        held = {index for sub in self.others.values() for index in sub.record.gpu_ids}
+        held = {index for server_id, sub in self.all() if server_id for index in sub.record.gpu_ids}
         return [gpu for gpu in gpus if gpu.index not in held]
 
     def child_pids(self) -> set[int]:

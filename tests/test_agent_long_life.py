@@ -89,6 +89,6 @@ def test_what_the_main_agent_keeps_per_finished_task_is_bounded(tmp_path, monkey
     assert list(agent.state.current.finished_ids)[-1] == 300
     assert len(list((tmp_path / "logs").glob("sub-agent-*.log"))) == 20
     assert len(agent.sub_agent_logs.finished_logs) == 20
-    assert agent.state.current.tasks == {} and agent.subs.all() == [] and agent.died == {}
+    assert agent.state.current.tasks == {} and agent.subs.all() == [] and agent.state.current.died == {}
     assert not any((tmp_path / "spool").iterdir())
     assert len(agent.cpus.free) == min(2, len(os.sched_getaffinity(0)))

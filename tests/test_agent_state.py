@@ -13,7 +13,8 @@ def record(task_id: int) -> TaskRecord:
 
 
 def test_each_servers_memory_round_trips_through_the_file(tmp_path):
-    current = ServerMemory(agent_id="new-id", tasks={1: record(1)})
+    current = ServerMemory(agent_id="new-id", tasks={1: record(1)}, died={3: "sub-agent crashed"},
+                           rejected={4: "already ran here"})
     current.add_finished(5)
     old = ServerMemory(agent_id="old-id", tasks={1: record(1), 2: record(2)})
     old.add_finished(9)
@@ -22,6 +23,22 @@ def test_each_servers_memory_round_trips_through_the_file(tmp_path):
     loaded = AgentState.load(tmp_path)
     assert loaded == state
     assert loaded.memory("server-a").tasks[2] == record(2) and loaded.memory().has_finished(5)
+    assert (loaded.current.died, loaded.current.rejected) == ({3: "sub-agent crashed"}, {4: "already ran here"})
+
+
+def test_a_task_running_or_reported_is_in_hand_and_the_table_of_sub_agents_follows_the_state():
+    from agent.sub_agent_process import SubAgentProcess, SubAgentTable
+
+    state = AgentState(server_id="server-a", current=ServerMemory(tasks={1: record(1)}, died={2: "lost"},
+                                                                  rejected={3: "disk full"}))
+    assert [state.current.is_in_hand(t) for t in (1, 2, 3, 4)] == [True, True, True, False]
+    table = SubAgentTable(state)
+    table.add(SubAgentProcess(state.current.tasks[1], is_child=False))
+    assert state.use_server("server-b") is True  # the task of server-a still runs: counted, not reported
+    assert table.current == {} and [(sid, sub.record.task_id) for sid, sub in table.all()] == [("server-a", 1)]
+    assert table.cores_left(4) == 3 and not state.current.is_in_hand(2)  # the reports stay with server-a
+    table.remove(1, "server-a")
+    assert state.memory("server-a").tasks == {} and table.processes == {}
 
 
 def test_a_file_from_before_server_ids_is_adopted_by_the_first_server(tmp_path):

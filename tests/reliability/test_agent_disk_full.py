@@ -160,7 +160,7 @@ def test_a_hand_over_the_full_disk_cannot_take_is_refused_with_the_reason(small_
     agent.send_heartbeat()
     agent.start_assigned()
     agent.save_state()
-    reason = agent.rejected[1]
+    reason = agent.state.current.rejected[1]
     assert reason.startswith(f"disk full on t: {disk}/spool/") and reason.endswith("script.sh"), reason
     assert agent.subs.current == {}
     agent.disk.check()
