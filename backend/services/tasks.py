@@ -174,8 +174,9 @@ def finish_task(task: Task, returncode: int) -> None:
     """Record how the script ended; the outcome and reason come from the protocol's one mapping."""
     task.exit_code = returncode
     task.holds_resources = False
-    if task.status_enum is S.RUNNING:
+    if task.status_enum is S.RUNNING:  # transition() tells the task's watchers and the waiting agents
         succeeded, reason = describe_returncode(returncode)
         transition(task, S.COMPLETED if succeeded else S.FAILED, reason or None)
-    topic = signals.task_topic(task.id)
-    after_commit(lambda: (signals.notify(signals.WORK), signals.notify(topic)))
+    else:  # ended after a cancel or a failure: its room is free now, and its exit code is new
+        topic = signals.task_topic(task.id)
+        after_commit(lambda: (signals.notify(signals.WORK), signals.notify(topic)))
