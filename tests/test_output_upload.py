@@ -140,10 +140,13 @@ def test_disk_refusing_output_fails_the_task_with_the_same_reason_every_way(run,
     assert "IsADirectoryError" in failed["status_reason"]
 
 
-def test_a_protocol_1_sub_agent_still_delivers_everything_and_its_end(run, shared_client: Api):
-    """A sub-agent forked by the previous release, adopted by an upgraded main agent: its JSON heartbeats
-    with base64 chunks, its raw uploads and its end (in a heartbeat) are all taken, each byte once."""
-    task, sub = run()
+def test_a_protocol_1_sub_agent_still_delivers_everything_and_its_end(agent, shared_client: Api):
+    """A sub-agent forked by the previous release, adopted by an upgraded main agent: its registration,
+    its JSON heartbeats with base64 chunks, its raw uploads and its end (in a heartbeat) are all taken,
+    each byte once."""
+    task = shared_client.create_task("echo")
+    sub = agent.sub_agent(agent.heartbeat().start[0])
+    assert sub.register(protocol_version=v1.PROTOCOL_1).cancel is False  # it may register late, too
     first = sub.v1_heartbeat([v1.OutputChunk.from_bytes(0, b"line 1\n")], usage=p.ProcessUsage(cpu_usage=12.0))
     assert (first.log_size, first.cancel, first.finished) == (7, False, False)
     assert sub.v1_upload(7, BINARY).log_size == 7 + len(BINARY)

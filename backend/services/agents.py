@@ -23,6 +23,7 @@ from backend.services import tasks as task_service
 from backend.services.errors import Conflict, NotFound
 from backend.services.unit_of_work import after_commit, unit_of_work
 from task_common import protocol as p
+from task_common.protocol_v1 import PROTOCOL_1
 from backend.utils.time import utcnow
 
 log = structlog.get_logger()
@@ -57,6 +58,13 @@ def check_protocol_version(version: int, agent_id: Optional[str]) -> None:
                        f"Agent speaks protocol {version}, the server speaks {p.PROTOCOL_VERSION}; update the agent.")
 
 
+def check_sub_agent_protocol(version: int, sub_agent_id: str) -> None:
+    """A sub-agent may speak protocol 1 too: the previous release forked it, and a main agent restarted on
+    new code adopted it; it runs the old code until its task is over (task_common/protocol_v1.py)."""
+    if version != PROTOCOL_1:
+        check_protocol_version(version, sub_agent_id)
+
+
 def create_main_agent(msg: p.RegisterMain) -> p.RegisterMainReply:
     """Register (or re-register, keeping its id) a main agent. An id another server gave (msg.server_id)
     is not kept: its old sub-agents could otherwise pass for this server's."""
@@ -85,7 +93,7 @@ def create_main_agent(msg: p.RegisterMain) -> p.RegisterMainReply:
 
 def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
     """Register the sub-agent that will run one task. The first sub-agent for a task wins."""
-    check_protocol_version(msg.protocol_version, msg.sub_agent_id)
+    check_sub_agent_protocol(msg.protocol_version, msg.sub_agent_id)
     with unit_of_work():
         task = db.session.get(Task, msg.task_id, options=[lazyload(Task.dependency_links)])
         if task is None:

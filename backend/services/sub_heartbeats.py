@@ -63,7 +63,7 @@ def handle_sub_heartbeat(beat: p.SubHeartbeat, body: bytes) -> p.SubHeartbeatRep
 
 def handle_v1_heartbeat(msg: v1.SubHeartbeatV1) -> p.SubHeartbeatReply:
     """Protocol 1's JSON heartbeat: base64 chunks, usage, and the end once final_size came with it."""
-    _check_protocol_1(msg.protocol_version, msg.sub_agent_id)
+    agent_service.check_sub_agent_protocol(msg.protocol_version, msg.sub_agent_id)
     has_end = msg.returncode is not None and msg.final_size is not None
     end = _End(msg.returncode, msg.final_size) if has_end else None
     return _handle(_Beat(msg.task_id, msg.sub_agent_id, [(c.offset, c.raw()) for c in msg.chunks], msg.usage, end))
@@ -71,13 +71,8 @@ def handle_v1_heartbeat(msg: v1.SubHeartbeatV1) -> p.SubHeartbeatReply:
 
 def handle_v1_upload(upload: v1.OutputUploadV1, body: bytes) -> p.SubHeartbeatReply:
     """Protocol 1's raw upload: output only."""
-    _check_protocol_1(upload.protocol_version, upload.sub_agent_id)
+    agent_service.check_sub_agent_protocol(upload.protocol_version, upload.sub_agent_id)
     return _handle(_Beat(upload.task_id, upload.sub_agent_id, [(upload.offset, body)], None, None))
-
-
-def _check_protocol_1(version: int, sub_agent_id: str) -> None:
-    if version != v1.PROTOCOL_1:
-        agent_service.check_protocol_version(version, sub_agent_id)
 
 
 def _handle(beat: _Beat) -> p.SubHeartbeatReply:
