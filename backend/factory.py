@@ -94,19 +94,19 @@ def _register_request_context(app: OpenAPI) -> None:
 
 def _start_liveness_thread(app: OpenAPI) -> None:
     """check_agents_status() every LIVENESS_CHECK_INTERVAL_S, for the life of the process."""
-    from backend.services import agents as agent_service
+    from backend.services import liveness
 
-    agent_service.mark_server_started()
+    liveness.mark_server_started()
     stop = threading.Event()
 
     def loop():
         interval = app.config["LIVENESS_CHECK_INTERVAL_S"]
         ticked = time.monotonic()
         while not stop.wait(interval):
-            agent_service.check_for_server_stall(time.monotonic() - ticked - interval)
+            liveness.check_for_server_stall(time.monotonic() - ticked - interval)
             with app.app_context():
                 try:
-                    agent_service.check_agents_status()
+                    liveness.check_agents_status()
                 except Exception:
                     log.exception("liveness_check_failed")
                 finally:

@@ -9,7 +9,7 @@ Event names (noun_pastverb; reuse these, add new ones here):
   server_started, server_stopping, auth_disabled_on_public_address, setting_unknown, request_failed, unhandled_error,
   task_created, task_status_changed, task_assigned, task_resources_reserved, task_handover_resent, task_canceled,
   template_created, template_updated, template_deleted,
-  agent_registered, agent_went_offline, agent_came_back, agent_drained, agent_resumed, agent_forgotten,
+  agent_registered, agent_status_changed, agent_forgotten, task_placement_changed,
   sub_agent_registered, sub_agent_refused, sub_agent_gave_up,
   agent_went_unreachable, agent_reached_again, agent_lost,
   sub_agent_lost, server_stall_detected, protocol_version_mismatch, output_chunk_stored, output_chunk_rejected,

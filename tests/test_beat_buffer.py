@@ -1,6 +1,7 @@
 """A sub-agent beat's writes (GPU task or not) wait in services/beat_buffer.py and reach the database
-on the next flush (liveness tick, agent queries): the batched statements must store what the ORM reads
-back, never overwrite a newer write, and never touch a task another sub-agent runs. In-process app and client."""
+on the next flush (liveness tick; agent queries show them before it: tests/test_agent_reads.py): the
+batched statements must store what the ORM reads back, never overwrite a newer write, and never touch a
+task another sub-agent runs. In-process app and client."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,8 +10,7 @@ import pytest
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, Task, TaskStatus
-from backend.services import agents as agent_service
-from backend.services import beat_buffer, last_heard
+from backend.services import beat_buffer, last_heard, liveness
 from backend.services.unit_of_work import unit_of_work
 from task_common import protocol as p
 from backend.utils.time import as_utc, utcnow
@@ -78,9 +78,10 @@ def test_a_plain_beat_is_stored_on_flush_as_the_orm_reads_it(app):
     assert reply["log_size"] == 7  # output is stored at once, not buffered
     assert fresh(Agent, sub_id).cpu_usage != 87.5  # usage waits for the flush
 
-    agents = client.get("/api/agents").get_json()  # agent queries flush first
+    agents = client.get("/api/agents").get_json()  # agent queries show it before the flush
     sub = next(s for m in agents for s in m["sub_agents"] if s["id"] == sub_id)
     assert (sub["cpu_usage"], sub["memory_usage"], sub["memory_used_mib"]) == (87.5, 1.5, 321.0)
+    assert beat_buffer.flush() == 1
     agent, task = fresh(Agent, sub_id), fresh(Task, task_id)
     assert agent.status == AgentStatus.ONLINE.value
     for stored in (agent.last_heartbeat_time, task.last_seen_time):
@@ -130,10 +131,10 @@ def test_the_liveness_check_counts_beats_not_yet_flushed(app, monkeypatch):
     monkeypatch.setattr(last_heard, "clock", lambda: clock[0])
     clock[0] += 60  # silent for longer than the 5 s lease
     plain_beat(client, task_id, sub_id, cpu=10.0)
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert fresh(Task, task_id).status == TaskStatus.RUNNING.value
 
     clock[0] += 60
     post(client, p.MAIN_HEARTBEAT_PATH, p.MainHeartbeat(agent_id=main_id, cpu_cores=4, wait_s=0))  # not listing it
-    agent_service.check_agents_status()  # no beat since: the lease ran out
+    liveness.check_agents_status()  # no beat since: the lease ran out
     assert fresh(Task, task_id).status == TaskStatus.FAILED.value

@@ -13,7 +13,7 @@ import pytest
 from backend.extensions import db
 from backend.models import Agent, Task
 from backend.services import agents as agent_service
-from backend.services import heartbeats, last_heard
+from backend.services import heartbeats, last_heard, liveness, placements
 from backend.services.unit_of_work import unit_of_work
 from backend.utils.time import utcnow
 from task_common import protocol as p
@@ -90,13 +90,13 @@ def test_a_wall_clock_step_on_the_server_changes_nothing(app, monkeypatch, step)
     client = app.test_client()
     main_id, task_id = running_task(client)
     stepped = utcnow() + step
-    for module in (agent_service, heartbeats):
+    for module in (agent_service, heartbeats, liveness, placements):
         monkeypatch.setattr(module, "utcnow", lambda: stepped)
     with unit_of_work():
         db.session.get(Task, task_id).last_seen_time = utcnow() - abs(step)
         for agent_id in (main_id, f"sub-{task_id}"):
             db.session.get(Agent, agent_id).last_heartbeat_time = utcnow() - abs(step)
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert shown(client, task_id)["status"] == "running"
     assert shown(client, task_id)["agent_unreachable_since"] is None
     assert agent_status(client, main_id) == "online" and agent_status(client, f"sub-{task_id}") == "online"
@@ -111,7 +111,7 @@ def test_fresh_wall_clock_times_do_not_keep_a_task_its_agent_stopped_reporting(a
     main_beat(client, main_id, [])
     with unit_of_work():
         db.session.get(Task, task_id).last_seen_time = utcnow()
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     task = shown(client, task_id)
     assert task["status"] == "failed" and "does not report it running" in task["status_reason"]
 
@@ -122,18 +122,18 @@ def test_an_unreachable_box_keeps_its_task_until_agent_lost_after(app, clock):
     client = app.test_client()
     main_id, task_id = running_task(client)
     clock[0] += LEASE_S + 1
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     noted = shown(client, task_id)["agent_unreachable_since"]
     assert shown(client, task_id)["status"] == "running" and noted is not None
     silent_since = utcnow() - timedelta(seconds=LEASE_S + 1)  # the fake clock moved, the wall clock not
     assert abs(datetime.fromisoformat(noted) - silent_since) < timedelta(seconds=1)
     assert agent_status(client, main_id) == "offline"
     clock[0] += LOST_AFTER_S - LEASE_S - 2
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert shown(client, task_id)["status"] == "running"
     assert shown(client, task_id)["agent_unreachable_since"] == noted
     clock[0] += 2
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     task = shown(client, task_id)
     assert task["status"] == "failed" and task["agent_unreachable_since"] is None
     assert f"main agent box ({main_id}) unreachable for {LOST_AFTER_S + 1:.0f} s" in task["status_reason"]
@@ -143,10 +143,10 @@ def test_an_unreachable_box_that_comes_back_keeps_its_task_and_loses_the_note(ap
     client = app.test_client()
     main_id, task_id = running_task(client)
     clock[0] += LEASE_S + 1
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert shown(client, task_id)["agent_unreachable_since"] is not None
     main_beat(client, main_id, [task_id])  # back, and vouching for it
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert shown(client, task_id)["status"] == "running" and shown(client, task_id)["agent_unreachable_since"] is None
     assert agent_status(client, main_id) == "online"
 
@@ -159,11 +159,11 @@ def test_stamps_go_when_tasks_finish_and_agents_are_forgotten(app, clock):
     stamps = app.extensions[last_heard._EXTENSION_KEY]
     assert set(stamps.tasks) == {task_id} and set(stamps.agents) == {main_id, f"sub-{task_id}"}
     assert sub_beat(client, task_id, returncode=0, final_size=0)["finished"]
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert stamps.tasks == {} and set(stamps.agents) == {main_id}
     clock[0] += OFFLINE_AFTER_S + 1
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert agent_status(client, main_id) == "offline"
     assert client.delete(f"/api/agents/{main_id}").status_code in (200, 204)
-    agent_service.check_agents_status()
+    liveness.check_agents_status()
     assert stamps.tasks == {} and stamps.agents == {} and stamps.unreachable_since == {}

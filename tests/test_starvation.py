@@ -14,7 +14,7 @@ import pytest
 
 from backend.extensions import db
 from backend.models import Agent, Task, TaskStatus
-from backend.services import scheduler
+from backend.services import placements, scheduler
 from backend.services import tasks as task_service
 from backend.services.capacity import Capacity, GpuSlot
 from backend.services.unit_of_work import unit_of_work
@@ -94,7 +94,7 @@ def hand_over(agent: Agent) -> dict[str, list[int]]:
         found = scheduler.find_task_for_agent(agent, scheduler.capacity_of(agent), 64)
         for task, gpu_ids in found:
             task_service.transition(task, TaskStatus.RUNNING)
-            task.agent_id, task.gpu_ids, task.holds_resources = agent.id, gpu_ids, True
+            placements.place(task, agent.id, gpu_ids)
         return {task.name: gpu_ids for task, gpu_ids in found}
 
 

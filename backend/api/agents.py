@@ -1,7 +1,7 @@
 """Agent routes for people: the agent tree, single agents, and drain / resume / forget a main agent."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 from flask import jsonify
 from flask_openapi3 import APIBlueprint, Tag
@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from backend.api.responses import AgentOut, AnyAgentOut, MainAgentList, MainAgentOut, answers, to_json
 from backend.api.schemas import AgentPath
-from backend.models import Agent, AgentType
+from backend.models import Agent
 from backend.services import agents as agent_service
 
 bp = APIBlueprint("agents", __name__, url_prefix="/api", abp_tags=[Tag(name="agents")])
@@ -28,19 +28,19 @@ def list_agents(query: AgentListQuery):
 
 @bp.get("/agents/<agent_id>", responses=answers({200: AnyAgentOut}, 404))
 def get_agent(path: AgentPath):
-    return jsonify(_agent_json(agent_service.get_agent_by_id(path.agent_id)))
+    return jsonify(_agent_json(*agent_service.get_agent_tree(path.agent_id)))
 
 
 @bp.post("/agents/<agent_id>/drain", responses=answers({200: MainAgentOut}, 404, 409))
 def drain_agent(path: AgentPath):
     """The main agent takes no new tasks; the ones it runs finish. Draining twice is fine; a sub-agent: 409."""
-    return jsonify(_agent_json(agent_service.drain_agent(path.agent_id)))
+    return jsonify(_agent_json(*agent_service.drain_agent(path.agent_id)))
 
 
 @bp.post("/agents/<agent_id>/resume", responses=answers({200: MainAgentOut}, 404, 409))
 def resume_agent(path: AgentPath):
     """Undo drain: the main agent takes new tasks again."""
-    return jsonify(_agent_json(agent_service.resume_agent(path.agent_id)))
+    return jsonify(_agent_json(*agent_service.resume_agent(path.agent_id)))
 
 
 @bp.delete("/agents/<agent_id>", responses=answers({204: None}, 404, 409))
@@ -51,11 +51,10 @@ def forget_agent(path: AgentPath):
     return "", 204
 
 
-def _agent_json(agent: Agent) -> dict:
-    """The agent's JSON; a main agent's carries all its sub-agents (a read, for the answer only)."""
-    if agent.type != AgentType.MAIN.value:
+def _agent_json(agent: Agent, subs: Optional[list[Agent]]) -> dict:
+    """A sub-agent's JSON (subs None), or a main agent's carrying all its sub-agents."""
+    if subs is None:
         return to_json(AgentOut, agent.to_dict())
-    [(_, subs)] = agent_service.get_all_agents(all_sub_agents=True, main_agent_id=agent.id)
     return to_json(MainAgentOut, _tree_json(agent, subs))
 
 

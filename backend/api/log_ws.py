@@ -16,8 +16,7 @@ import json
 from flask import request
 from simple_websocket import ConnectionClosed
 
-from backend.extensions import db, sock
-from backend.models import TaskStatus
+from backend.extensions import sock
 from backend.services import logs as log_service
 from backend.services import signals
 from backend.services import tasks as task_service
@@ -36,8 +35,6 @@ def task_log_ws(ws, task_id: int):
         ws.send(json.dumps({"type": "error", "error": {"code": exc.code, "message": exc.message}}))
     except ConnectionClosed:
         pass
-    finally:
-        db.session.remove()
 
 
 def _parse_offset(raw: str) -> int:
@@ -56,17 +53,13 @@ def _stream_until_done(ws, task_id: int, offset: int, decoder, change: signals.W
     sent_status = None
     while ws.connected:
         change.mark()
-        task = task_service.get_task_by_id(task_id)
-        status, exit_code, reason = task.status, task.exit_code, task.status_reason
-        # A canceled task's process may still print until its sub-agent confirms the kill.
-        process_gone = not task.holds_resources
-        db.session.rollback()  # end the read transaction: never hold one open while waiting
+        task = task_service.get_log_watch(task_id)
         offset, size = _send_new_output(ws, decoder, task_id, offset)
-        if status != sent_status:
-            ws.send(json.dumps({"type": "status", "status": status, "exit_code": exit_code,
-                                "status_reason": reason}))
-            sent_status = status
-        if TaskStatus(status).is_finished and process_gone and offset >= size:
+        if task.status != sent_status:
+            ws.send(json.dumps({"type": "status", "status": task.status, "exit_code": task.exit_code,
+                                "status_reason": task.status_reason}))
+            sent_status = task.status
+        if task.is_output_complete and offset >= size:
             _send_decoded(ws, decoder, b"", offset, final=True)  # a cut last character, as U+FFFD
             ws.close()
             return

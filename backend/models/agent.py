@@ -42,6 +42,10 @@ class Agent(db.Model):
     memory_total_mib: Mapped[int] = mapped_column(Integer, default=0)
     gpu_info: Mapped[list] = mapped_column(JSON, default=list)
     is_simulated_gpu: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A sub-agent's task: the same fact as Task.sub_agent_id, kept on both rows on purpose. Both are written
+    # once, together, when the sub-agent registers (services/agents.create_sub_agent) and never change: the
+    # task's copy outlives this row (forget_agent deletes it; the task keeps its record) and is the one
+    # read that checks each beat's sender; this copy lets the agent tree show it without a join.
     task_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
     main_agent_id: Mapped[Optional[str]] = mapped_column(String(64))
     monitor_file: Mapped[str] = mapped_column(String(500), default="")

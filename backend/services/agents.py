@@ -1,11 +1,12 @@
-"""Agent use cases: registration, queries for the UI, liveness (check_agents_status), and what
-people do with a main agent: drain, resume, forget.
+"""Agent use cases: registration, queries for the UI, and what people do with a main agent: drain,
+resume, forget.
 
-Heartbeats live in services/heartbeats.py.
+Heartbeats live in services/heartbeats.py (main agents) and services/sub_heartbeats.py; liveness in
+services/liveness.py. An agent's status and draining change only through services/agent_status.py, a
+task's placement only through services/placements.py.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 from typing import Optional
@@ -14,40 +15,19 @@ import structlog
 from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
-from backend.services import beat_buffer, last_heard, logs, signals
+from backend.services import agent_status, beat_buffer, last_heard, logs, placements, signals
 from backend.services import identity as identity_service
-from backend.services import tasks as task_service
 from backend.services.errors import Conflict, NotFound
 from backend.services.unit_of_work import after_commit, unit_of_work
 from task_common import protocol as p
 from task_common.protocol_v1 import PROTOCOL_1
-from backend.utils.time import utcnow
+from backend.utils.time import as_utc, utcnow
 
 log = structlog.get_logger()
-
-_server_started_monotonic = time.monotonic()
-STALL_TOLERANCE_S = 1.0  # the liveness thread may run this much later than planned before it counts as a stall
-
-
-def mark_server_started() -> None:
-    """Agents get a full grace period after the server (re)starts before anything is declared lost."""
-    global _server_started_monotonic
-    _server_started_monotonic = time.monotonic()
-
-
-def check_for_server_stall(late_s: float) -> None:
-    """A liveness tick late by more than STALL_TOLERANCE_S means this process did not run (SIGSTOP, a
-    frozen VM, swapping): agents looked silent because we were, so they get the restart grace."""
-    if late_s > STALL_TOLERANCE_S:
-        log.warning("server_stall_detected", late_s=round(late_s, 1))
-        mark_server_started()
-
-
-def in_restart_grace() -> bool:
-    return time.monotonic() - _server_started_monotonic < current_app.config["RESTART_GRACE_S"]
 
 
 def check_protocol_version(version: int, agent_id: Optional[str]) -> None:
@@ -80,7 +60,8 @@ def create_main_agent(msg: p.RegisterMain) -> p.RegisterMainReply:
             db.session.add(agent)
         now = utcnow()
         agent.name, agent.hostname, agent.monitor_file = msg.name, msg.hostname, msg.monitor_file
-        agent.status, agent.started_time, agent.last_heartbeat_time = AgentStatus.ONLINE.value, now, now
+        agent_status.set_online(agent, "registered")
+        agent.started_time, agent.last_heartbeat_time = now, now
         agent.cpu_cores, agent.memory_total_mib = msg.cpu_cores, msg.memory_total_mib
         agent.gpu_info = [g.to_dict() for g in msg.gpus]
         agent.is_simulated_gpu = any(g.simulated for g in msg.gpus)
@@ -109,7 +90,7 @@ def create_sub_agent(msg: p.RegisterSub) -> p.RegisterSubReply:
             raise Conflict("sub_agent_id_taken", f"{msg.sub_agent_id} is a main agent's id; a sub-agent needs its own.")
         cancel = task.status != TaskStatus.RUNNING.value
         if not cancel:
-            task.sub_agent_id, task.handover_acked, task.last_seen_time = msg.sub_agent_id, True, utcnow()
+            placements.acknowledge(task, msg.sub_agent_id)
             last_heard.hear_sub_agent(msg.sub_agent_id, task.id)
             _upsert_sub_agent(msg, task, same_id)
         log.info("sub_agent_registered", sub_agent_id=msg.sub_agent_id, agent_id=msg.main_agent_id,
@@ -127,128 +108,88 @@ def _upsert_sub_agent(msg: p.RegisterSub, task: Task, agent: Optional[Agent]) ->
                       created_time=utcnow(), started_time=utcnow())
         db.session.add(agent)
     agent.hostname, agent.monitor_file = msg.hostname, msg.monitor_file
-    agent.status, agent.last_heartbeat_time = AgentStatus.ONLINE.value, utcnow()
+    agent_status.set_online(agent, "registered")
+    agent.last_heartbeat_time = utcnow()
     agent.task_id, agent.main_agent_id, agent.cpu_cores = task.id, msg.main_agent_id, task.cpu_cores
     agent.is_simulated_gpu = bool(main_has_simulated_gpus)
 
 
-def get_agent_by_id(agent_id: str) -> Agent:
-    beat_buffer.flush()  # the latest usage readings
+AgentTree = tuple[Agent, Optional[list[Agent]]]  # a main agent and its sub-agents; a sub-agent and None
+
+
+def get_agent_tree(agent_id: str) -> AgentTree:
+    """One agent as people see it: a main agent with all its sub-agents, or a sub-agent alone."""
     agent = db.session.get(Agent, agent_id)
     if agent is None:
         raise NotFound("agent_not_found", f"Agent {agent_id} does not exist.")
-    return agent
+    if agent.type == AgentType.MAIN.value:
+        return agent, _sub_agents(agent.id, recent_only=False)
+    _show_pending_beats([agent], beat_buffer.pending())
+    return agent, None
 
 
-def get_all_agents(*, all_sub_agents: bool = False,
-                   main_agent_id: Optional[str] = None) -> list[tuple[Agent, list[Agent]]]:
-    """Main agents (or just one) with their sub-agents: online ones, plus recently finished unless
-    all_sub_agents."""
-    beat_buffer.flush()  # the latest usage readings
-    mains_query = select(Agent).where(Agent.type == AgentType.MAIN.value)
-    subs_query = select(Agent).where(Agent.type == AgentType.SUB.value)
-    if main_agent_id is not None:
-        mains_query = mains_query.where(Agent.id == main_agent_id)
-        subs_query = subs_query.where(Agent.main_agent_id == main_agent_id)
-    mains = list(db.session.scalars(mains_query.order_by(Agent.created_time)))
-    if not all_sub_agents:
-        since = utcnow() - timedelta(seconds=current_app.config["RECENT_SUB_AGENTS_S"])
-        subs_query = subs_query.where((Agent.status == AgentStatus.ONLINE.value) | (Agent.last_heartbeat_time >= since))
+def get_all_agents(*, all_sub_agents: bool = False) -> list[AgentTree]:
+    """Every main agent with its sub-agents: online ones, plus recently finished unless all_sub_agents."""
+    mains = db.session.scalars(select(Agent).where(Agent.type == AgentType.MAIN.value).order_by(Agent.created_time))
     by_main: dict[str, list[Agent]] = {}
-    for sub in db.session.scalars(subs_query.order_by(Agent.created_time.desc())):
+    for sub in _sub_agents(None, recent_only=not all_sub_agents):
         by_main.setdefault(sub.main_agent_id, []).append(sub)
     return [(main, by_main.get(main.id, [])) for main in mains]
 
 
-def check_agents_status() -> None:
-    """Liveness, by this process's monotonic clock (services/last_heard.py), never the wall clock:
-    agents silent past AGENT_OFFLINE_AFTER_S go offline; running tasks silent past the lease are
-    judged by _check_silent_tasks."""
-    beat_buffer.flush()  # judge by every beat received so far
-    with unit_of_work():
-        running = dict(db.session.execute(select(Task.id, Task.agent_id).where(
-            Task.status == TaskStatus.RUNNING.value)).all())
-        agents = dict(db.session.execute(select(Agent.id, Agent.status).where(
-            (Agent.type == AgentType.MAIN.value) | (Agent.status == AgentStatus.ONLINE.value))).all())
-        now = last_heard.clock()
-        last_heard.keep_only(running, agents, now)  # seeds the ones this process never heard with now
-        if in_restart_grace():
-            return
-        _mark_silent_agents_offline([a for a, status in agents.items() if status == AgentStatus.ONLINE.value], now)
-        _check_silent_tasks(running, now)
+def _sub_agents(main_agent_id: Optional[str], *, recent_only: bool) -> list[Agent]:
+    """Sub-agents (of one main agent, or all), newest first, showing their latest beats."""
+    pending = beat_buffer.pending()
+    query = select(Agent).where(Agent.type == AgentType.SUB.value)
+    if main_agent_id is not None:
+        query = query.where(Agent.main_agent_id == main_agent_id)
+    if recent_only:  # a pending beat makes it recent whatever its row says
+        since = utcnow() - timedelta(seconds=current_app.config["RECENT_SUB_AGENTS_S"])
+        query = query.where((Agent.status == AgentStatus.ONLINE.value) | (Agent.last_heartbeat_time >= since)
+                            | Agent.id.in_(list(pending)))
+    subs = list(db.session.scalars(query.order_by(Agent.created_time.desc())))
+    _show_pending_beats(subs, pending)
+    return subs
 
 
-def _mark_silent_agents_offline(online_ids: list[str], now: float) -> None:
-    offline_after_s = current_app.config["AGENT_OFFLINE_AFTER_S"]
-    silent = [agent_id for agent_id in online_ids if now - last_heard.agent_heard(agent_id) > offline_after_s]
-    if not silent:
+def _show_pending_beats(subs: list[Agent], pending: dict[str, beat_buffer.Beat]) -> None:
+    """Show each sub-agent as the beat buffer's next flush will write it, instead of flushing: a read writes
+    nothing. The values are set as if loaded (set_committed_value), so the session has nothing to flush."""
+    beats = {sub.id: pending[sub.id] for sub in subs if sub.id in pending and (
+        sub.last_heartbeat_time is None or as_utc(sub.last_heartbeat_time) < pending[sub.id].now)}  # as flush()
+    if not beats:
         return
-    for agent in db.session.scalars(select(Agent).where(Agent.id.in_(silent))):
-        agent.status = AgentStatus.OFFLINE.value
-        log.info("agent_went_offline", agent_id=agent.id, agent_type=agent.type,
-                 silent_s=round(now - last_heard.agent_heard(agent.id), 1))
+    mains = {sub.main_agent_id for sub in subs if sub.id in beats and beats[sub.id].usage.gpus}
+    main_gpus = dict(db.session.execute(select(Agent.id, Agent.gpu_info).where(Agent.id.in_(mains))).all()
+                     ) if mains else {}
+    for sub in subs:
+        beat = beats.get(sub.id)
+        if beat is None:
+            continue
+        usage, gpus = beat.usage, beat_buffer.sub_agent_gpu_info(main_gpus.get(sub.main_agent_id), beat.usage.gpus)
+        for key, value in (("status", AgentStatus.ONLINE.value), ("last_heartbeat_time", beat.now),
+                           ("cpu_usage", usage.cpu_usage), ("memory_usage", usage.memory_usage),
+                           ("memory_used_mib", usage.memory_used_mib), ("gpu_info", gpus)):
+            set_committed_value(sub, key, value)
 
 
-def _check_silent_tasks(running: dict[int, Optional[str]], now: float) -> None:
-    """A task silent past the lease fails at once if its main agent was heard since (and did not report
-    it running). If its main agent is silent too, the box is unreachable, not the task dead: the task
-    keeps running, noted "agent unreachable since", and fails once silent for AGENT_LOST_AFTER_S."""
-    cfg = current_app.config
-    before, notes = last_heard.unreachable_notes(), {}
-    for task_id, agent_id in running.items():
-        heard = last_heard.task_heard(task_id)
-        silent = now - heard
-        if silent <= cfg["SUB_AGENT_LEASE_S"]:
-            if task_id in before:
-                log.info("agent_reached_again", task_id=task_id, agent_id=agent_id)
-        elif agent_id is None or last_heard.agent_heard(agent_id) > heard:
-            log.error("sub_agent_lost", task_id=task_id, agent_id=agent_id, silent_s=round(silent, 1))
-            _fail_lost_task(task_id, f"agent lost: no sign of the task for {silent:.0f} s (its sub-agent is silent "
-                                     f"and main agent {agent_id} does not report it running)")
-        elif silent > cfg["AGENT_LOST_AFTER_S"]:
-            log.error("agent_lost", task_id=task_id, agent_id=agent_id, silent_s=round(silent, 1))
-            _fail_lost_task(task_id, f"agent lost: main agent {_agent_label(agent_id)} unreachable for {silent:.0f} s "
-                                     f"(nothing from it or the task's sub-agent; the limit, AGENT_LOST_AFTER_S, "
-                                     f"is {cfg['AGENT_LOST_AFTER_S']:g} s)")
-        elif task_id in before:
-            notes[task_id] = before[task_id]
-        else:
-            log.warning("agent_went_unreachable", task_id=task_id, agent_id=agent_id, silent_s=round(silent, 1))
-            notes[task_id] = utcnow() - timedelta(seconds=silent)  # the wall clock only for people to read
-    last_heard.set_unreachable(notes)
-
-
-def _fail_lost_task(task_id: int, reason: str) -> None:
-    task = db.session.get(Task, task_id)
-    task_service.fail_task(task, reason)
-    task.holds_resources = False
-
-
-def _agent_label(agent_id: str) -> str:
-    """`name (id)` for a status_reason a person reads; the id alone if the row is gone."""
-    name = db.session.scalar(select(Agent.name).where(Agent.id == agent_id))
-    return f"{name} ({agent_id})" if name else agent_id
-
-
-def drain_agent(agent_id: str) -> Agent:
+def drain_agent(agent_id: str) -> AgentTree:
     """The main agent takes no new tasks (heartbeats._assign); the ones it runs finish. Idempotent."""
     return _set_draining(agent_id, True)
 
 
-def resume_agent(agent_id: str) -> Agent:
+def resume_agent(agent_id: str) -> AgentTree:
     """Undo drain_agent: the agent takes tasks again, from its current long poll on. Idempotent."""
     return _set_draining(agent_id, False)
 
 
-def _set_draining(agent_id: str, draining: bool) -> Agent:
+def _set_draining(agent_id: str, draining: bool) -> AgentTree:
     with unit_of_work(keep_loaded=True):
         agent = _get_main_agent(agent_id, "drained or resumed")
-        if agent.draining != draining:  # only a change is logged
-            agent.draining = draining
-            log.info("agent_drained" if draining else "agent_resumed")
+        if agent_status.set_draining(agent, draining, "drained by a user" if draining else "resumed by a user"):
             if not draining:  # wake its long-polling heartbeat: waiting tasks may fit now
                 after_commit(lambda: signals.notify(signals.WORK))
-    return agent
+    return agent, _sub_agents(agent.id, recent_only=False)
 
 
 def forget_agent(agent_id: str) -> None:

@@ -5,17 +5,17 @@ people: liveness itself goes by the monotonic stamps of services/last_heard.py, 
 Every running task's sub-agent beats once a second. One commit per beat was most of the server's
 work at 300 sub-agents (bench: fleet): the write lock, ~15 system calls of SQLite locking and WAL
 writes, for two rows nobody reads until the next liveness check or page refresh. So a beat only
-records its values here (record()) and flush() writes the latest one per sub-agent. Readers that act
-on these values flush first: the liveness check (services/agents.check_agents_status) and the agent
-queries behind the UI. Task output never waits here: it is stored before the beat is answered
-(services/sub_output.py). A crash loses at most one tick of usage readings.
+records its values here (record()) and flush() writes the latest one per sub-agent. The liveness
+check (services/liveness.py) flushes first; the agent queries behind the UI show the pending beats
+instead (pending()), since a read never writes. Task output never waits here: it is stored before
+the beat is answered (services/sub_output.py). A crash loses at most one tick of usage readings.
 
 A flushed beat never overwrites a newer write made another way (the beat that settles the task's
 end, liveness marking the sub-agent offline): each UPDATE only applies over an older time, and the
 task's only while that sub-agent still runs it.
 
-Placement and status writes here (for their owners to find): the task's last_seen_time and the
-sub-agent's status (online), both in flush() via _TOUCH_TASK and _TOUCH_SUB.
+The two statements come from the owners of what they write: the task's last sign of life from
+services/placements.py, the sub-agent's status (online) from services/agent_status.py.
 """
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ from datetime import datetime
 from typing import Iterable, NamedTuple, Optional
 
 import structlog
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select
 
 from backend.extensions import db
-from backend.models import Agent, AgentStatus, Task
+from backend.models import Agent, Task
+from backend.services import agent_status, placements
 from backend.services.raw_sql import RawStatement, to_db
 from backend.services.unit_of_work import raw_unit_of_work
 from task_common.protocol import ProcessGpuUsage, ProcessUsage
@@ -49,23 +50,22 @@ _tasks, _agents = Task.__table__, Agent.__table__
 _mains = _agents.alias("main_agent")
 # Built once from the tables, run on a bare connection (services/raw_sql.py). Parameter names differ
 # from the column names: SQLAlchemy keeps those for the SET clause.
-_TOUCH_TASK = RawStatement(
-    update(_tasks)
-    .where(_tasks.c.id == bindparam("beat_task_id"), _tasks.c.sub_agent_id == bindparam("beat_sub_agent_id"),
-           or_(_tasks.c.last_seen_time.is_(None), _tasks.c.last_seen_time < bindparam("beat_time")))
-    .values(last_seen_time=bindparam("beat_time")))
-_TOUCH_SUB = RawStatement(
-    update(_agents)
-    .where(_agents.c.id == bindparam("beat_sub_agent_id"),
-           or_(_agents.c.last_heartbeat_time.is_(None), _agents.c.last_heartbeat_time < bindparam("beat_time")))
-    .values(status=bindparam("beat_status"), last_heartbeat_time=bindparam("beat_time"),
-            cpu_usage=bindparam("beat_cpu_usage"), memory_usage=bindparam("beat_memory_usage"),
-            memory_used_mib=bindparam("beat_memory_used_mib"), gpu_info=bindparam("beat_gpu_info")))
+_TOUCH_TASK = RawStatement(placements.beat_touch_statement())
+_TOUCH_SUB = RawStatement(agent_status.beat_statement(
+    cpu_usage=bindparam("beat_cpu_usage"), memory_usage=bindparam("beat_memory_usage"),
+    memory_used_mib=bindparam("beat_memory_used_mib"), gpu_info=bindparam("beat_gpu_info")))
 
 
 def record(beat: Beat) -> None:
     with _lock:
         _pending[beat.sub_agent_id] = beat
+
+
+def pending() -> dict[str, Beat]:
+    """The beats not written yet, by sub-agent id (a copy): the agent queries show them instead of
+    flushing, since a read never writes (services/agents.py _show_pending_beats)."""
+    with _lock:
+        return dict(_pending)
 
 
 def flush() -> int:
@@ -96,7 +96,7 @@ def _rows(beats: Iterable[Beat], dialect) -> list[dict]:
     main_gpus = _main_agent_gpus([b.sub_agent_id for b in beats if b.usage.gpus])
     no_gpus = gpus_to_db([])
     return [{"beat_task_id": b.task_id, "beat_sub_agent_id": b.sub_agent_id, "beat_time": time_to_db(b.now),
-             "beat_status": AgentStatus.ONLINE.value, "beat_cpu_usage": b.usage.cpu_usage,
+             "beat_cpu_usage": b.usage.cpu_usage,
              "beat_memory_usage": b.usage.memory_usage, "beat_memory_used_mib": b.usage.memory_used_mib,
              "beat_gpu_info": gpus_to_db(sub_agent_gpu_info(main_gpus[b.sub_agent_id], b.usage.gpus))
              if b.usage.gpus else no_gpus} for b in beats]

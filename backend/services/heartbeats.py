@@ -6,12 +6,12 @@ from typing import Optional
 
 import structlog
 from flask import current_app
-from sqlalchemy import bindparam, update
 
 from backend.extensions import db
-from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
+from backend.models import Agent, AgentType, Task, TaskStatus
+from backend.services import agent_status
 from backend.services import agents as agent_service
-from backend.services import last_heard, scheduler, signals
+from backend.services import last_heard, placements, scheduler, signals
 from backend.services import identity as identity_service
 from backend.services import tasks as task_service
 from backend.services.unit_of_work import unit_of_work
@@ -57,9 +57,8 @@ def _settle_and_assign(msg: p.MainHeartbeat, interval: float, deadline: float,
 
 def _record_main_state(agent: Agent, msg: p.MainHeartbeat) -> None:
     structlog.contextvars.bind_contextvars(agent_id=agent.id)
-    if not agent.is_online:
-        log.info("agent_came_back", agent_id=agent.id)
-    agent.status, agent.last_heartbeat_time = AgentStatus.ONLINE.value, utcnow()
+    agent_status.set_online(agent, "heartbeat")
+    agent.last_heartbeat_time = utcnow()
     agent.cpu_cores, agent.cpu_usage, agent.memory_usage = msg.cpu_cores, msg.cpu_usage, msg.memory_usage
     agent.memory_used_mib, agent.memory_total_mib = msg.memory_used_mib, msg.memory_total_mib
     agent.gpu_info = [g.to_dict() for g in msg.gpus]
@@ -82,9 +81,9 @@ def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat,
     for task in placed:
         running = task.status == TaskStatus.RUNNING.value
         if task.id in died:
-            task.holds_resources = False
+            placements.release(task)
             task_service.fail_task(task, died[task.id] or "sub-agent died")
-        elif task.id in rejected and running and task.sub_agent_id is None:
+        elif task.id in rejected and running and placements.state_of(task) is placements.Placement.PLACED:
             _handle_refusal(agent, task, rejected[task.id])
         elif task.id in alive:
             seen.append(task.id)
@@ -94,10 +93,9 @@ def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat,
             log.info("task_handover_resent", task_id=task.id)
             resend.append(_assignment(task))
         elif not running:
-            task.holds_resources = False  # ended and its process is gone from the box
+            placements.release(task)  # ended and its process is gone from the box
     last_heard.hear_main_agent(agent.id, seen)  # what liveness decides by; the columns are for display
-    if seen:  # one statement instead of an ORM flush of every running task (bench: fleet)
-        db.session.connection().execute(_TOUCH_PLACED, {"ids": seen, "now": utcnow()})
+    placements.acknowledge_reported(seen, utcnow())
     return resend, kill
 
 
@@ -107,14 +105,10 @@ def _handle_refusal(agent: Agent, task: Task, reason: str) -> None:
     task.handover_refusals = (task.handover_refusals or 0) + 1
     log.warning("task_handover_rejected", task_id=task.id, reason=reason, refusals=task.handover_refusals)
     if task.handover_refusals >= MAX_HANDOVER_REFUSALS:
-        task.holds_resources = False  # no process of it ever ran
+        placements.release(task)  # no process of it ever ran
         task_service.fail_task(task, f"refused by agent {agent.id}: {reason}")
     else:
         task_service.transition(task, TaskStatus.WAITING, f"agent {agent.id} did not start it: {reason}")
-
-
-_TOUCH_PLACED = (update(Task.__table__).where(Task.__table__.c.id.in_(bindparam("ids", expanding=True)))
-                 .values(handover_acked=True, last_seen_time=bindparam("now")))
 
 
 def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None) -> list[p.TaskAssignment]:
@@ -127,8 +121,7 @@ def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None) -
     out = []
     for task, gpu_ids in found:
         task_service.transition(task, TaskStatus.RUNNING, None)
-        task.agent_id, task.gpu_ids, task.holds_resources = agent.id, gpu_ids, True
-        task.handover_acked, task.sub_agent_id, task.last_seen_time = False, None, utcnow()
+        placements.place(task, agent.id, gpu_ids)
         last_heard.hear_task(task.id)
         log.info("task_assigned", task_id=task.id, agent_id=agent.id, gpu_ids=gpu_ids, cpu_cores=task.cpu_cores)
         out.append(_assignment(task))

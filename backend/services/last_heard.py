@@ -1,6 +1,6 @@
 """When this server process last heard from each running task and each agent, on its monotonic clock.
 
-Liveness (agents.check_agents_status) decides by these stamps only. The wall-clock columns
+Liveness (services/liveness.py) decides by these stamps only. The wall-clock columns
 (Task.last_seen_time, Agent.last_heartbeat_time) are for people: a clock step on the server (NTP, a
 VM resumed, an admin's `date -s`) would otherwise fail healthy tasks or keep dead ones.
 

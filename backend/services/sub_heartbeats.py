@@ -14,8 +14,9 @@ Protocol 1 sub-agents (forked by the previous release, still running after an up
 base64 in a JSON heartbeat or as a raw upload (task_common/protocol_v1.py): handle_v1_heartbeat and
 handle_v1_upload take them through the same steps.
 
-Placement and status writes here (for their owners to find): _record_usage (the task's
-last_seen_time, the sub-agent online) and _record_end (the task finished, the sub-agent offline).
+The task's placement and the sub-agent's status change through their owners (services/placements.py,
+services/agent_status.py): in _record_usage (the task's sign of life, the sub-agent online) and
+_record_end (the task finished, the sub-agent offline).
 """
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ from flask import current_app
 from sqlalchemy.orm import lazyload
 
 from backend.extensions import db
-from backend.models import Agent, AgentStatus, Task, TaskStatus
+from backend.models import Agent, Task, TaskStatus
+from backend.services import agent_status
 from backend.services import agents as agent_service
-from backend.services import beat_buffer, last_heard, sub_output
+from backend.services import beat_buffer, last_heard, placements, sub_output
 from backend.services import tasks as task_service
 from backend.services.unit_of_work import unit_of_work
 from backend.utils.time import utcnow
@@ -115,7 +117,9 @@ def _get_sub_and_task(beat: _Beat) -> tuple[Agent, Task]:
 def _record_usage(sub: Agent, task: Task, usage: p.ProcessUsage) -> None:
     """What beat_buffer.flush writes for the other beats, written now."""
     now = utcnow()
-    sub.status, sub.last_heartbeat_time, task.last_seen_time = AgentStatus.ONLINE.value, now, now
+    agent_status.set_online(sub, "heartbeat")
+    sub.last_heartbeat_time = now
+    placements.touch(task, now)
     sub.cpu_usage, sub.memory_usage, sub.memory_used_mib = usage.cpu_usage, usage.memory_usage, usage.memory_used_mib
     main = db.session.get(Agent, sub.main_agent_id) if usage.gpus else None
     sub.gpu_info = beat_buffer.sub_agent_gpu_info(main.gpu_info if main else None, usage.gpus)
@@ -123,4 +127,5 @@ def _record_usage(sub: Agent, task: Task, usage: p.ProcessUsage) -> None:
 
 def _record_end(sub: Agent, task: Task, returncode: int) -> None:
     task_service.finish_task(task, returncode)
-    sub.status, sub.available_cpu_cores = AgentStatus.OFFLINE.value, sub.cpu_cores  # holds no core now
+    agent_status.set_offline(sub, "its task ended")
+    sub.available_cpu_cores = sub.cpu_cores  # holds no core now

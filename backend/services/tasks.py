@@ -1,6 +1,7 @@
 """Task use cases and the task lifecycle. Every status change goes through transition()."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 import structlog
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 
 from backend.extensions import db
 from backend.models import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
-from backend.services import logs, signals
+from backend.services import logs, placements, signals
 from backend.services.errors import Conflict, InvalidInput, NotFound, TooLarge
 from backend.services.unit_of_work import after_commit, unit_of_work
 from task_common.protocol import describe_returncode
@@ -37,7 +38,8 @@ def transition(task: Task, new: TaskStatus, reason: Optional[str] = None) -> Non
     if new is S.RUNNING:
         task.start_time, task.end_time = now, None
     elif new is S.WAITING:
-        _clear_placement(task)
+        placements.withdraw(task)
+        task.start_time = None
     elif new.is_finished:
         task.end_time = now
         if old is not S.RUNNING:
@@ -51,12 +53,6 @@ def transition(task: Task, new: TaskStatus, reason: Optional[str] = None) -> Non
         _unblock_dependents(task)
     elif new in (S.FAILED, S.CANCELED):
         _fail_dependents(task, new)
-
-
-def _clear_placement(task: Task) -> None:
-    task.agent_id = task.sub_agent_id = None
-    task.gpu_ids, task.holds_resources, task.handover_acked = [], False, False
-    task.start_time = task.last_seen_time = None
 
 
 def _dependents(task_id: int) -> list[Task]:
@@ -131,6 +127,26 @@ def get_task_by_id(task_id: int) -> Task:
     return task
 
 
+@dataclass(frozen=True)
+class LogWatch:
+    """What a live view of a task's log needs to know about the task now."""
+    status: str
+    exit_code: Optional[int]
+    status_reason: Optional[str]
+    is_output_complete: bool  # finished, and its process gone: the stored output is all there will be
+
+
+def get_log_watch(task_id: int) -> LogWatch:
+    """The task as a live log view sees it, read in a transaction that ends at once (a watcher waits
+    between reads and must never hold one open). A canceled task's process may still print until its
+    agent confirms the kill, so its output is complete only once it holds no room (placements)."""
+    task = get_task_by_id(task_id)
+    watch = LogWatch(task.status, task.exit_code, task.status_reason,
+                     is_output_complete=task.status_enum.is_finished and not task.holds_resources)
+    db.session.rollback()
+    return watch
+
+
 def get_task_in_page(*, page: int, page_size: int, statuses: Optional[list[str]] = None,
                      name: Optional[str] = None, template_type: Optional[str] = None,
                      script: Optional[str] = None) -> tuple[list[Task], int]:
@@ -159,13 +175,13 @@ def cancel_task(task_id: int) -> Task:
         if task.status_enum in FINISHED_STATUSES:
             raise Conflict("task_finished", f"Task {task_id} already finished ({task.status}).")
         transition(task, S.CANCELED, "canceled by a user")
-        if not task.handover_acked:
-            task.holds_resources = False  # never reached a process: nothing to wait for
+        placements.release_if_unacknowledged(task)  # a running one holds its room until its process is gone
     return task
 
 
 def fail_task(task: Task, reason: str) -> None:
-    """Fail a running task for a system reason (agent lost, log storage broken); frees its place."""
+    """Fail a running task for a system reason (agent lost, log storage broken). Its room stays taken
+    while its process may still run: the caller releases it (placements.release) when it knows it is gone."""
     if task.status_enum is S.RUNNING:
         transition(task, S.FAILED, reason)
 
@@ -173,7 +189,7 @@ def fail_task(task: Task, reason: str) -> None:
 def finish_task(task: Task, returncode: int) -> None:
     """Record how the script ended; the outcome and reason come from the protocol's one mapping."""
     task.exit_code = returncode
-    task.holds_resources = False
+    placements.release(task)
     if task.status_enum is S.RUNNING:  # transition() tells the task's watchers and the waiting agents
         succeeded, reason = describe_returncode(returncode)
         transition(task, S.COMPLETED if succeeded else S.FAILED, reason or None)
