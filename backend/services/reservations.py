@@ -24,7 +24,8 @@ import structlog
 from sqlalchemy import select
 
 from backend.extensions import db
-from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
+from backend.models import Agent, AgentStatus, AgentType
+from backend.services import task_queue
 from backend.services.capacity import Capacity, Request, whole_room
 
 log = structlog.get_logger()
@@ -34,10 +35,7 @@ MAX_RESERVATIONS = 4  # tasks with a target at once, each on its own agent
 _NO_ROOM = Capacity(free_cores=0)  # an agent not seen since the server started: taken as full
 _ELIGIBLE = (Agent.type == AgentType.MAIN.value, Agent.status == AgentStatus.ONLINE.value,
              Agent.draining.isnot(True), Agent.disk_problem.is_(None))  # a full disk takes no task either
-
-_T = Task.__table__
-_HEAD = (select(_T.c.id, _T.c.priority, _T.c.cpu_cores, _T.c.gpu_count, _T.c.gpu_memory)
-         .where(_T.c.status == TaskStatus.WAITING.value).order_by(_T.c.priority, _T.c.id).limit(HEAD_ROWS))
+_HEAD = task_queue.head(HEAD_ROWS)
 
 # task id -> (the agent that keeps room for it, the least (GPUs, cores) it has lacked there)
 _targets: dict[int, tuple[str, tuple[int, int]]] = {}

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import defer, lazyload
 
 from backend.extensions import db
-from backend.models import Agent, Task, TaskStatus
-from backend.services import reservations
+from backend.models import Agent, Task
+from backend.services import reservations, task_queue
 from backend.services.capacity import Capacity, Hold, Request, gpu_slots
 
 SCAN_BATCH = 16  # rows per fetch: most heartbeats take the first few candidates (bench: scale)
@@ -45,22 +45,14 @@ def capacity_of(agent: Agent, placed: Optional[list[Task]] = None) -> Capacity:
     return cap
 
 
-# _candidates() for tasks that need no core, on the partial index that holds only them (models/task.py):
-# SQLite uses a partial index only when told, and only for the literal condition it was made with.
-_CORELESS = text("SELECT * FROM tasks INDEXED BY ix_tasks_coreless WHERE status = :status AND cpu_cores = 0 "
-                 "AND gpu_count <= :max_gpus AND (gpu_count = 0 OR gpu_memory <= :max_mib) ORDER BY priority, id")
-
-
 def _candidates(cap: Capacity) -> Iterator[Task]:
-    """Waiting tasks that could fit by count, in priority order (1 first), FIFO within a priority."""
+    """Waiting tasks that could fit by count, in the queue's order (task_queue.py); only those that need
+    no core once the cores are full, read from their own index."""
     max_gpus, max_mib = cap.max_gpu_request()
     if cap.free_cores <= 0:
-        query = select(Task).from_statement(_CORELESS.bindparams(
-            status=TaskStatus.WAITING.value, max_gpus=max_gpus, max_mib=max_mib))
+        query = task_queue.coreless_candidates(db.engine.dialect, max_gpus=max_gpus, max_mib=max_mib)
     else:
-        query = select(Task).where(Task.status == TaskStatus.WAITING.value, Task.cpu_cores <= cap.free_cores,
-                                   Task.gpu_count <= max_gpus, (Task.gpu_count == 0) | (Task.gpu_memory <= max_mib)
-                                   ).order_by(Task.priority, Task.id)
+        query = task_queue.candidates(free_cores=cap.free_cores, max_gpus=max_gpus, max_mib=max_mib)
     yield from db.session.scalars(query.options(lazyload(Task.dependency_links))
                                   .execution_options(yield_per=SCAN_BATCH))
 
@@ -100,7 +92,7 @@ def _scan(cap: Capacity, limit: int, skip: set[int], keep: Optional[Request],
         taken = {task.id for task, _ in chosen} | skip
         for task in _candidates(cap):
             budget -= 1
-            if keep is not None and (keep.priority, keep.id) < (task.priority, task.id):
+            if keep is not None and task_queue.position(keep) < task_queue.position(task):
                 held.append(cap.hold(keep))
                 keep = None
             gpu_ids = cap.place(task) if task.id not in taken else None
