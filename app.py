@@ -107,11 +107,34 @@ def refuse(name: str, problem: str) -> int:
     return 2
 
 
+def _build_app(settings: dict, overrides: dict[str, str], misspelt: list[tuple[str, str | None]]):
+    """In the gunicorn worker: the app, then what a person starting the server should see."""
+    import structlog
+
+    from backend.factory import create_app
+
+    app = create_app(overrides)
+    # Everything made while starting (modules, the app, SQLAlchemy's metadata) lives as long as
+    # the process: out of the collector's way, so a full collection takes ~1 ms, not ~70 ms
+    # in the middle of some heartbeat (bench: scale).
+    gc.freeze()
+    log = structlog.get_logger()
+    log.info("server_started", host=settings["HOST"], port=settings["PORT"],
+             data_dir=app.config["DATA_DIR"], system_log=app.config["SYSTEM_LOG_FILE"],
+             auth=bool(app.config["TOKEN"]), pid=os.getpid())
+    print(f"task_system server on http://{settings['HOST']}:{settings['PORT']}  "
+          f"system log: {app.config['SYSTEM_LOG_FILE']}", file=sys.stderr, flush=True)
+    if not app.config["TOKEN"] and not is_loopback(settings["HOST"]):
+        log.warning("auth_disabled_on_public_address", host=settings["HOST"],
+                    hint="this server runs bash for anyone who can reach it; set --token")
+    for name, suggestion in misspelt:
+        log.warning("setting_unknown", variable=name, suggestion=suggestion)
+    return app
+
+
 def serve(settings: dict, overrides: dict[str, str], misspelt: list[tuple[str, str | None]]) -> None:
     """Run gunicorn (one gevent worker) until it stops; the worker builds the app from the same overrides."""
     from gunicorn.app.base import BaseApplication
-
-    import structlog
 
     class Server(BaseApplication):
         def load_config(self):
@@ -128,25 +151,7 @@ def serve(settings: dict, overrides: dict[str, str], misspelt: list[tuple[str, s
                     self.cfg.set(key, value)
 
         def load(self):
-            from backend.factory import create_app
-
-            app = create_app(overrides)
-            # Everything made while starting (modules, the app, SQLAlchemy's metadata) lives as long as
-            # the process: out of the collector's way, so a full collection takes ~1 ms, not ~70 ms
-            # in the middle of some heartbeat (bench: scale).
-            gc.freeze()
-            log = structlog.get_logger()
-            log.info("server_started", host=settings["HOST"], port=settings["PORT"],
-                     data_dir=app.config["DATA_DIR"], system_log=app.config["SYSTEM_LOG_FILE"],
-                     auth=bool(app.config["TOKEN"]), pid=os.getpid())
-            print(f"task_system server on http://{settings['HOST']}:{settings['PORT']}  "
-                  f"system log: {app.config['SYSTEM_LOG_FILE']}", file=sys.stderr, flush=True)
-            if not app.config["TOKEN"] and not is_loopback(settings["HOST"]):
-                log.warning("auth_disabled_on_public_address", host=settings["HOST"],
-                            hint="this server runs bash for anyone who can reach it; set --token")
-            for name, suggestion in misspelt:
-                log.warning("setting_unknown", variable=name, suggestion=suggestion)
-            return app
+            return _build_app(settings, overrides, misspelt)
 
     Server().run()
 

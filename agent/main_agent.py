@@ -25,7 +25,8 @@ import structlog
 from agent import process_tree
 from agent.disk import DiskWatch, SubAgentLogs
 from agent.main_agent_subs import SubAgentSteps
-from agent.resource_util import ResourceUtil, usable_cpu_ids
+from agent.cpu_limits import usable_cpu_ids
+from agent.resource_util import ResourceUtil
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
 from agent.state import STATE_FILE_NAME, AgentState
 from agent.sub_agent_process import CpuPool, SubAgentTable
