@@ -1,10 +1,8 @@
 """A sub-agent beat's writes (GPU task or not) wait in services/beat_buffer.py and reach the database
 on the next flush (liveness tick; agent queries show them before it: tests/test_agent_reads.py): the
-batched statements must store what the ORM reads back, never overwrite a newer write, and never touch a
-task another sub-agent runs. In-process app and client."""
+batched statement must store what the ORM reads back, never overwrite a newer write, and write only the
+sub-agent's row, never its task's. In-process app and client."""
 from __future__ import annotations
-
-from datetime import timedelta
 
 import pytest
 
@@ -70,6 +68,12 @@ def fresh(model, key):
     return db.session.get(model, key)
 
 
+def row_of(model, key) -> dict:
+    """Every column of one row, as stored."""
+    row = fresh(model, key)
+    return {column.key: getattr(row, column.key) for column in model.__table__.columns}
+
+
 def test_a_plain_beat_is_stored_on_flush_as_the_orm_reads_it(app):
     client = app.test_client()
     task_id, sub_id = running_task(client)
@@ -82,10 +86,10 @@ def test_a_plain_beat_is_stored_on_flush_as_the_orm_reads_it(app):
     sub = next(s for m in agents for s in m["sub_agents"] if s["id"] == sub_id)
     assert (sub["cpu_usage"], sub["memory_usage"], sub["memory_used_mib"]) == (87.5, 1.5, 321.0)
     assert beat_buffer.flush() == 1
-    agent, task = fresh(Agent, sub_id), fresh(Task, task_id)
+    agent = fresh(Agent, sub_id)
     assert agent.status == AgentStatus.ONLINE.value
-    for stored in (agent.last_heartbeat_time, task.last_seen_time):
-        assert before <= as_utc(stored) <= utcnow()
+    assert before <= as_utc(agent.last_heartbeat_time) <= utcnow()
+    assert (agent.cpu_usage, agent.memory_usage, agent.memory_used_mib) == (87.5, 1.5, 321.0)
 
 
 def test_a_gpu_beat_takes_the_same_buffered_path_and_names_its_gpus_from_the_main_agent(app):
@@ -111,16 +115,16 @@ def test_a_pending_beat_never_overwrites_a_newer_write(app):
     assert fresh(Task, task_id).status == TaskStatus.COMPLETED.value
 
 
-def test_a_flushed_beat_leaves_a_task_another_sub_agent_took_over_alone(app):
+def test_a_flushed_beat_writes_its_sub_agents_row_and_never_the_task_one_another_took_over(app):
     client = app.test_client()
     task_id, sub_id = running_task(client)
     plain_beat(client, task_id, sub_id, cpu=50.0)  # pending
-    long_ago = utcnow() - timedelta(hours=1)
     with unit_of_work():
-        task = db.session.get(Task, task_id)
-        task.sub_agent_id, task.last_seen_time = "someone-else", long_ago
-    beat_buffer.flush()
-    assert as_utc(fresh(Task, task_id).last_seen_time) == long_ago
+        db.session.get(Task, task_id).sub_agent_id = "someone-else"
+    before = row_of(Task, task_id)
+    assert beat_buffer.flush() == 1
+    assert row_of(Task, task_id) == before
+    assert fresh(Agent, sub_id).cpu_usage == 50.0
 
 
 def test_the_liveness_check_counts_beats_not_yet_flushed(app, monkeypatch):

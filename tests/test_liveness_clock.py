@@ -1,8 +1,8 @@
 """Liveness decides by this server process's monotonic clock (services/last_heard.py), never by the
 wall clock: a clock step on the server (NTP, a resumed VM, `date -s`) changes nothing, and the
-wall-clock columns (last_seen_time, last_heartbeat_time) are only shown. Stepping the real clock needs
-root, so the step is simulated where liveness would read it (utcnow in the services) and in the stored
-columns, while a fake monotonic clock lets time pass. In-process app, agents spoken to by protocol.
+wall-clock column (agents' last_heartbeat_time) is only shown. Stepping the real clock needs root, so
+the step is simulated where liveness would read it (utcnow in the services) and in the stored column,
+while a fake monotonic clock lets time pass. In-process app, agents spoken to by protocol.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from backend.extensions import db
-from backend.models import Agent, Task
+from backend.models import Agent
 from backend.services import agents as agent_service
-from backend.services import heartbeats, last_heard, liveness, placements
+from backend.services import heartbeats, last_heard, liveness, sub_heartbeats
 from backend.services.unit_of_work import unit_of_work
 from backend.utils.time import utcnow
 from task_common import protocol as p
@@ -90,10 +90,9 @@ def test_a_wall_clock_step_on_the_server_changes_nothing(app, monkeypatch, step)
     client = app.test_client()
     main_id, task_id = running_task(client)
     stepped = utcnow() + step
-    for module in (agent_service, heartbeats, liveness, placements):
+    for module in (agent_service, heartbeats, liveness, sub_heartbeats):
         monkeypatch.setattr(module, "utcnow", lambda: stepped)
     with unit_of_work():
-        db.session.get(Task, task_id).last_seen_time = utcnow() - abs(step)
         for agent_id in (main_id, f"sub-{task_id}"):
             db.session.get(Agent, agent_id).last_heartbeat_time = utcnow() - abs(step)
     liveness.check_agents_status()
@@ -110,7 +109,7 @@ def test_fresh_wall_clock_times_do_not_keep_a_task_its_agent_stopped_reporting(a
     clock[0] += LEASE_S + 1
     main_beat(client, main_id, [])
     with unit_of_work():
-        db.session.get(Task, task_id).last_seen_time = utcnow()
+        db.session.get(Agent, f"sub-{task_id}").last_heartbeat_time = utcnow()
     liveness.check_agents_status()
     task = shown(client, task_id)
     assert task["status"] == "failed" and "does not report it running" in task["status_reason"]

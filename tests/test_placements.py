@@ -1,10 +1,9 @@
 """A task's placement (services/placements.py): the ALLOWED table in full, the columns each state
-means, the idempotent entry points, and the two batched statements staying inside the table.
+means, the idempotent entry points, and the batched statement staying inside the table.
 In-process app, services called directly."""
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
 
 import pytest
 
@@ -15,7 +14,6 @@ from backend.services import tasks as task_service
 from backend.services.errors import Conflict
 from backend.services.placements import Placement as P
 from backend.services.unit_of_work import unit_of_work
-from backend.utils.time import as_utc, utcnow
 
 # placed -> acknowledged -> released, a hand-over released before it is confirmed, and one withdrawn
 # (its agent never started it); services/placements.py ALLOWED must say exactly this.
@@ -95,23 +93,30 @@ def test_place_acknowledge_release_write_the_columns_and_keep_the_record(ctx):
         placements.place(db.session.get(Task, task_id), "agent-b", [2, 3])
     placed = fresh(task_id)
     assert (placed.agent_id, placed.gpu_ids, placed.sub_agent_id) == ("agent-b", [2, 3], None)
-    assert placed.last_seen_time is not None
+    assert (placed.holds_resources, placed.handover_acked) == (True, False)
     with unit_of_work():
         placements.acknowledge(db.session.get(Task, task_id), "sub-9")
+    acknowledged = fresh(task_id)
+    assert (acknowledged.sub_agent_id, acknowledged.holds_resources, acknowledged.handover_acked) == (
+        "sub-9", True, True)
+    with unit_of_work():
         placements.release(db.session.get(Task, task_id))
     released = fresh(task_id)
-    assert placements.state_of(released) is P.RELEASED
+    assert placements.state_of(released) is P.RELEASED and released.handover_acked is True
     assert (released.agent_id, released.sub_agent_id, released.gpu_ids) == ("agent-b", "sub-9", [2, 3])
 
 
 def test_withdraw_clears_the_placement_and_is_nothing_for_a_task_never_placed(ctx):
     placed, never = task_in(P.PLACED), task_in(P.UNPLACED)
     with unit_of_work():
+        db.session.get(Task, placed).sub_agent_id = "sub-1"  # whatever it holds, withdraw clears it
+    with unit_of_work():
         for task_id in (placed, never):
             placements.withdraw(db.session.get(Task, task_id))
     for task_id in (placed, never):
         task = fresh(task_id)
-        assert (task.agent_id, task.gpu_ids, task.holds_resources, task.last_seen_time) == (None, [], False, None)
+        assert (task.agent_id, task.sub_agent_id, task.gpu_ids, task.holds_resources, task.handover_acked) == (
+            None, None, [], False, False)
 
 
 @pytest.mark.parametrize("state, after", [(P.UNPLACED, P.UNPLACED), (P.PLACED, P.RELEASED),
@@ -135,36 +140,10 @@ def test_release_if_unacknowledged_frees_only_a_hand_over_nobody_confirmed(ctx, 
 
 
 @pytest.mark.parametrize("state", list(P), ids=lambda s: s.value)
-def test_a_sign_of_life_is_written_only_while_the_task_holds_room(ctx, state):
-    task_id, now = task_in(state), utcnow()
-    with unit_of_work():
-        placements.touch(db.session.get(Task, task_id), now)
-    seen = fresh(task_id).last_seen_time
-    if state in (P.PLACED, P.ACKNOWLEDGED):
-        assert as_utc(seen) == now
-    else:
-        assert seen is None
-
-
-@pytest.mark.parametrize("state", list(P), ids=lambda s: s.value)
 def test_a_main_agents_report_acknowledges_only_tasks_that_hold_room(ctx, state):
     task_id = task_in(state)
     with unit_of_work():
-        placements.acknowledge_reported([task_id], utcnow())
+        placements.acknowledge_reported([task_id])
     expected = P.ACKNOWLEDGED if state in (P.PLACED, P.ACKNOWLEDGED) else state
     assert placements.state_of(fresh(task_id)) is expected
 
-
-@pytest.mark.parametrize("state", list(P), ids=lambda s: s.value)
-def test_a_batched_beat_touches_only_a_task_its_sub_agent_runs_and_that_holds_room(ctx, state):
-    task_id, then = task_in(state), utcnow() - timedelta(minutes=5)
-    with unit_of_work():
-        db.session.get(Task, task_id).sub_agent_id = "sub-1"
-    beat = {"beat_task_id": task_id, "beat_sub_agent_id": "sub-1", "beat_time": then}
-    with unit_of_work():
-        db.session.execute(placements.beat_touch_statement(), [beat, {**beat, "beat_sub_agent_id": "sub-2"}])
-    touched = as_utc(fresh(task_id).last_seen_time) == then
-    assert touched is (state in (P.PLACED, P.ACKNOWLEDGED))
-    with unit_of_work():  # an older beat never overwrites a newer sign of life
-        db.session.execute(placements.beat_touch_statement(), [{**beat, "beat_time": then - timedelta(minutes=1)}])
-    assert (as_utc(fresh(task_id).last_seen_time) == then) is touched

@@ -74,9 +74,6 @@ class Task(db.Model):
     # agent_id, sub_agent_id, gpu_ids and these are written only by services/placements.py (its state machine).
     holds_resources: Mapped[bool] = mapped_column(Boolean, default=False)
     handover_acked: Mapped[bool] = mapped_column(Boolean, default=False)  # the agent has it
-    # The task's last sign of life on the wall clock, from its sub-agent's beats or its main agent's reports
-    # (so not its sub-agent's last_heartbeat_time); for people only: liveness goes by services/last_heard.py.
-    last_seen_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
     # Hand-overs agents refused (e.g. "already ran here"): past a few, the task fails with the reason.
     handover_refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

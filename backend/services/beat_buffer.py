@@ -1,21 +1,20 @@
-"""The sub-agent heartbeat's writes (the task's last sign of life, the sub-agent's resource usage,
-GPUs included), kept in memory and written in one transaction per liveness tick. Those times are for
-people: liveness itself goes by the monotonic stamps of services/last_heard.py, taken as the beat arrives.
+"""The sub-agent heartbeat's writes (the sub-agent's last beat and resource usage, GPUs included), kept
+in memory and written in one transaction per liveness tick. The beat's time is for people: liveness
+itself goes by the monotonic stamps of services/last_heard.py, taken as the beat arrives.
 
 Every running task's sub-agent beats once a second. One commit per beat was most of the server's
 work at 300 sub-agents (bench: fleet): the write lock, ~15 system calls of SQLite locking and WAL
-writes, for two rows nobody reads until the next liveness check or page refresh. So a beat only
+writes, for a row nobody reads until the next liveness check or page refresh. So a beat only
 records its values here (record()) and flush() writes the latest one per sub-agent. The liveness
 check (services/liveness.py) flushes first; the agent queries behind the UI show the pending beats
 instead (pending()), since a read never writes. Task output never waits here: it is stored before
 the beat is answered (services/sub_output.py). A crash loses at most one tick of usage readings.
 
 A flushed beat never overwrites a newer write made another way (the beat that settles the task's
-end, liveness marking the sub-agent offline): each UPDATE only applies over an older time, and the
-task's only while that sub-agent still runs it.
+end, liveness marking the sub-agent offline): the UPDATE only applies over an older beat time. It
+writes the sub-agent's row only, never the task's.
 
-The two statements come from the owners of what they write: the task's last sign of life from
-services/placements.py, the sub-agent's status (online) from services/agent_status.py.
+The statement comes from the owner of the sub-agent's status (online): services/agent_status.py.
 """
 from __future__ import annotations
 
@@ -27,8 +26,8 @@ import structlog
 from sqlalchemy import bindparam, select
 
 from backend.extensions import db
-from backend.models import Agent, Task
-from backend.services import agent_status, placements
+from backend.models import Agent
+from backend.services import agent_status
 from backend.services.raw_sql import RawStatement, to_db
 from backend.services.unit_of_work import raw_unit_of_work
 from task_common.protocol import ProcessGpuUsage, ProcessUsage
@@ -37,7 +36,6 @@ log = structlog.get_logger()
 
 
 class Beat(NamedTuple):
-    task_id: int
     sub_agent_id: str
     now: datetime
     usage: ProcessUsage
@@ -46,11 +44,10 @@ class Beat(NamedTuple):
 _lock = threading.Lock()
 _pending: dict[str, Beat] = {}  # by sub-agent id: only the latest beat of each is written
 
-_tasks, _agents = Task.__table__, Agent.__table__
+_agents = Agent.__table__
 _mains = _agents.alias("main_agent")
-# Built once from the tables, run on a bare connection (services/raw_sql.py). Parameter names differ
+# Built once from the table, run on a bare connection (services/raw_sql.py). Parameter names differ
 # from the column names: SQLAlchemy keeps those for the SET clause.
-_TOUCH_TASK = RawStatement(placements.beat_touch_statement())
 _TOUCH_SUB = RawStatement(agent_status.beat_statement(
     cpu_usage=bindparam("beat_cpu_usage"), memory_usage=bindparam("beat_memory_usage"),
     memory_used_mib=bindparam("beat_memory_used_mib"), gpu_info=bindparam("beat_gpu_info")))
@@ -78,9 +75,7 @@ def flush() -> int:
     try:
         rows = _rows(batch.values(), db.engine.dialect)
         with raw_unit_of_work() as conn:
-            cursor = conn.cursor()
-            _TOUCH_TASK.executemany(cursor, db.engine.dialect, rows)
-            _TOUCH_SUB.executemany(cursor, db.engine.dialect, rows)
+            _TOUCH_SUB.executemany(conn.cursor(), db.engine.dialect, rows)
     except Exception:
         with _lock:  # keep them for the next flush, unless a newer beat came meanwhile
             for beat in batch.values():
@@ -92,10 +87,10 @@ def flush() -> int:
 def _rows(beats: Iterable[Beat], dialect) -> list[dict]:
     """Each beat's values as the driver takes them."""
     beats = list(beats)
-    time_to_db, gpus_to_db = to_db(_tasks.c.last_seen_time, dialect), to_db(_agents.c.gpu_info, dialect)
+    time_to_db, gpus_to_db = to_db(_agents.c.last_heartbeat_time, dialect), to_db(_agents.c.gpu_info, dialect)
     main_gpus = _main_agent_gpus([b.sub_agent_id for b in beats if b.usage.gpus])
     no_gpus = gpus_to_db([])
-    return [{"beat_task_id": b.task_id, "beat_sub_agent_id": b.sub_agent_id, "beat_time": time_to_db(b.now),
+    return [{"beat_sub_agent_id": b.sub_agent_id, "beat_time": time_to_db(b.now),
              "beat_cpu_usage": b.usage.cpu_usage,
              "beat_memory_usage": b.usage.memory_usage, "beat_memory_used_mib": b.usage.memory_used_mib,
              "beat_gpu_info": gpus_to_db(sub_agent_gpu_info(main_gpus[b.sub_agent_id], b.usage.gpus))

@@ -95,7 +95,7 @@ def _reconcile_placements(agent: Agent, msg: p.MainHeartbeat,
         elif not running:
             placements.release(task)  # ended and its process is gone from the box
     last_heard.hear_main_agent(agent.id, seen)  # what liveness decides by; the columns are for display
-    placements.acknowledge_reported(seen, utcnow())
+    placements.acknowledge_reported(seen)
     return resend, kill
 
 

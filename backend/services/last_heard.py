@@ -1,8 +1,8 @@
 """When this server process last heard from each running task and each agent, on its monotonic clock.
 
-Liveness (services/liveness.py) decides by these stamps only. The wall-clock columns
-(Task.last_seen_time, Agent.last_heartbeat_time) are for people: a clock step on the server (NTP, a
-VM resumed, an admin's `date -s`) would otherwise fail healthy tasks or keep dead ones.
+Liveness (services/liveness.py) decides by these stamps only. The wall-clock column
+Agent.last_heartbeat_time is for people: a clock step on the server (NTP, a VM resumed, an admin's
+`date -s`) would otherwise fail healthy tasks or keep dead ones.
 
 The stamps live in memory, per app (tests build many apps in one process): a restarted server has
 none, and the liveness check seeds every running task and known agent with "now" on its first tick;

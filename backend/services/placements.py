@@ -1,7 +1,6 @@
 """Where a task runs and whether it holds room there: the placement state machine. This module is the
 only writer of a task's placement columns (agent_id, gpu_ids, holds_resources, handover_acked,
-sub_agent_id, last_seen_time); the scheduler counts the room of every task that holds some
-(scheduler.capacity_of).
+sub_agent_id); the scheduler counts the room of every task that holds some (scheduler.capacity_of).
 
   unplaced --place--> placed --acknowledge--> acknowledged --release--> released
                         |----release--------------------------------->^
@@ -12,23 +11,20 @@ gone (its agent stops reporting it), and a released task keeps agent_id and sub_
 Every change goes through transition(), which checks ALLOWED. Changes are logged at debug level: the
 info-level lines of the same moments (task_assigned, sub_agent_registered, task_status_changed) say it.
 
-Two statements apply a change to many tasks at once, for the hottest paths (bench: fleet); each one's
-WHERE keeps it inside ALLOWED: acknowledge_reported() for a main agent's report, beat_touch_statement()
-for the sub-agent beats services/beat_buffer.py writes in batches.
+One statement applies a change to many tasks at once, for a main agent's report (bench: fleet):
+acknowledge_reported(), whose WHERE keeps it inside ALLOWED.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from enum import Enum
 from typing import Iterable, Optional
 
 import structlog
-from sqlalchemy import Update, bindparam, or_, update
+from sqlalchemy import bindparam, update
 
 from backend.extensions import db
 from backend.models import Task
 from backend.services.errors import Conflict
-from backend.utils.time import utcnow
 
 log = structlog.get_logger()
 
@@ -65,14 +61,14 @@ def transition(task: Task, new: Placement, *, agent_id: Optional[str] = None, gp
         raise Conflict("invalid_placement", f"Task {task.id}'s placement cannot go from {old.value} to {new.value}.")
     if new is P.PLACED:
         task.agent_id, task.gpu_ids, task.holds_resources = agent_id, list(gpu_ids or []), True
-        task.handover_acked, task.sub_agent_id, task.last_seen_time = False, None, utcnow()
+        task.handover_acked, task.sub_agent_id = False, None
     elif new is P.ACKNOWLEDGED:
-        task.handover_acked, task.last_seen_time = True, utcnow()
+        task.handover_acked = True
         task.sub_agent_id = sub_agent_id or task.sub_agent_id
     elif new is P.RELEASED:
         task.holds_resources = False
     else:
-        task.agent_id = task.sub_agent_id = task.last_seen_time = None
+        task.agent_id = task.sub_agent_id = None
         task.gpu_ids, task.holds_resources, task.handover_acked = [], False, False
     if new is not old:
         log.debug("task_placement_changed", task_id=task.id, old=old.value, new=new.value, agent_id=task.agent_id)
@@ -106,33 +102,19 @@ def release_if_unacknowledged(task: Task) -> None:
         transition(task, P.RELEASED)
 
 
-def touch(task: Task, now: datetime) -> None:
-    """A sign of life of the task (for people: liveness goes by services/last_heard.py). A task that let
-    go of its room (a sub-agent's beat after its main agent stopped reporting it) is left as it is."""
-    if task.holds_resources:
-        task.last_seen_time = now
-
-
 _T = Task.__table__
-_HOLDS = _T.c.holds_resources.is_(True)
-_ACKNOWLEDGE_REPORTED = (update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)), _HOLDS)
-                         .values(handover_acked=True, last_seen_time=bindparam("now")))
+# Placed -> acknowledged only: a task acknowledged already is left alone, so a report of tasks running
+# as before writes no row.
+_ACKNOWLEDGE_REPORTED = (update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)),
+                                          _T.c.holds_resources.is_(True), _T.c.handover_acked.is_not(True))
+                         .values(handover_acked=True))
 
 
-def acknowledge_reported(task_ids: Iterable[int], now: datetime) -> None:
+def acknowledge_reported(task_ids: Iterable[int]) -> None:
     """A main agent reports these tasks running: each one that holds room is acknowledged (placed ->
     acknowledged, or stays so). One statement, not an ORM flush of every running task (bench: fleet);
     loaded Task objects do not see it."""
     ids = list(task_ids)
     if ids:
-        db.session.connection().execute(_ACKNOWLEDGE_REPORTED, {"ids": ids, "now": now})
+        db.session.connection().execute(_ACKNOWLEDGE_REPORTED, {"ids": ids})
 
-
-def beat_touch_statement() -> Update:
-    """touch() for many sub-agent beats at once (services/beat_buffer.py), with the bind parameters
-    beat_task_id, beat_sub_agent_id and beat_time: only while that sub-agent runs the task, the task
-    holds room, and no newer sign of life was written."""
-    return (update(_T)
-            .where(_T.c.id == bindparam("beat_task_id"), _T.c.sub_agent_id == bindparam("beat_sub_agent_id"), _HOLDS,
-                   or_(_T.c.last_seen_time.is_(None), _T.c.last_seen_time < bindparam("beat_time")))
-            .values(last_seen_time=bindparam("beat_time")))

@@ -14,9 +14,9 @@ Protocol 1 sub-agents (forked by the previous release, still running after an up
 base64 in a JSON heartbeat or as a raw upload (task_common/protocol_v1.py): handle_v1_heartbeat and
 handle_v1_upload take them through the same steps.
 
-The task's placement and the sub-agent's status change through their owners (services/placements.py,
-services/agent_status.py): in _record_usage (the task's sign of life, the sub-agent online) and
-_record_end (the task finished, the sub-agent offline).
+The task's placement and the sub-agent's status change through their owners (services/placements.py by
+way of task_service.finish_task, services/agent_status.py): in _record_usage (the sub-agent online) and
+_record_end (the task finished and its room released, the sub-agent offline).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from backend.extensions import db
 from backend.models import Agent, Task, TaskStatus
 from backend.services import agent_status
 from backend.services import agents as agent_service
-from backend.services import beat_buffer, last_heard, placements, sub_output
+from backend.services import beat_buffer, last_heard, sub_output
 from backend.services import tasks as task_service
 from backend.services.unit_of_work import unit_of_work
 from backend.utils.time import utcnow
@@ -86,7 +86,7 @@ def _handle(beat: _Beat) -> p.SubHeartbeatReply:
     if beat.end is not None or storage_error:
         finished, status = _settle(beat, size, storage_error)
     elif beat.usage is not None:
-        beat_buffer.record(beat_buffer.Beat(beat.task_id, beat.sub_agent_id, utcnow(), beat.usage))
+        beat_buffer.record(beat_buffer.Beat(beat.sub_agent_id, utcnow(), beat.usage))
     return p.SubHeartbeatReply(log_size=size, cancel=not finished and status != TaskStatus.RUNNING.value,
                                finished=finished, next_interval_s=current_app.config["SUB_HEARTBEAT_INTERVAL_S"])
 
@@ -97,7 +97,7 @@ def _settle(beat: _Beat, size: int, storage_error: Optional[str]) -> tuple[bool,
     with unit_of_work():
         sub, task = _get_sub_and_task(beat)
         if beat.usage is not None:
-            _record_usage(sub, task, beat.usage)
+            _record_usage(sub, beat.usage)
         if storage_error:
             sub_output.fail_for_storage_error(task, storage_error)
         finished = beat.end is not None and (size >= beat.end.final_size or bool(storage_error))
@@ -114,12 +114,10 @@ def _get_sub_and_task(beat: _Beat) -> tuple[Agent, Task]:
     return sub, task
 
 
-def _record_usage(sub: Agent, task: Task, usage: p.ProcessUsage) -> None:
+def _record_usage(sub: Agent, usage: p.ProcessUsage) -> None:
     """What beat_buffer.flush writes for the other beats, written now."""
-    now = utcnow()
     agent_status.set_online(sub, "heartbeat")
-    sub.last_heartbeat_time = now
-    placements.touch(task, now)
+    sub.last_heartbeat_time = utcnow()
     sub.cpu_usage, sub.memory_usage, sub.memory_used_mib = usage.cpu_usage, usage.memory_usage, usage.memory_used_mib
     main = db.session.get(Agent, sub.main_agent_id) if usage.gpus else None
     sub.gpu_info = beat_buffer.sub_agent_gpu_info(main.gpu_info if main else None, usage.gpus)
