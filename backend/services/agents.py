@@ -166,10 +166,8 @@ def _show_pending_beats(subs: list[Agent], pending: dict[str, beat_buffer.Beat])
         beat = beats.get(sub.id)
         if beat is None:
             continue
-        usage, gpus = beat.usage, beat_buffer.sub_agent_gpu_info(main_gpus.get(sub.main_agent_id), beat.usage.gpus)
-        for key, value in (("status", AgentStatus.ONLINE.value), ("last_heartbeat_time", beat.now),
-                           ("cpu_usage", usage.cpu_usage), ("memory_usage", usage.memory_usage),
-                           ("memory_used_mib", usage.memory_used_mib), ("gpu_info", gpus)):
+        values = beat_buffer.beat_values(beat, main_gpus.get(sub.main_agent_id))
+        for key, value in {"status": AgentStatus.ONLINE.value, **values}.items():
             set_committed_value(sub, key, value)
 
 

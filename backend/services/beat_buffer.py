@@ -89,12 +89,22 @@ def _rows(beats: Iterable[Beat], dialect) -> list[dict]:
     beats = list(beats)
     time_to_db, gpus_to_db = to_db(_agents.c.last_heartbeat_time, dialect), to_db(_agents.c.gpu_info, dialect)
     main_gpus = _main_agent_gpus([b.sub_agent_id for b in beats if b.usage.gpus])
-    no_gpus = gpus_to_db([])
-    return [{"beat_sub_agent_id": b.sub_agent_id, "beat_time": time_to_db(b.now),
-             "beat_cpu_usage": b.usage.cpu_usage,
-             "beat_memory_usage": b.usage.memory_usage, "beat_memory_used_mib": b.usage.memory_used_mib,
-             "beat_gpu_info": gpus_to_db(sub_agent_gpu_info(main_gpus[b.sub_agent_id], b.usage.gpus))
-             if b.usage.gpus else no_gpus} for b in beats]
+    rows = []
+    for beat in beats:
+        values = beat_values(beat, main_gpus.get(beat.sub_agent_id))
+        values["last_heartbeat_time"] = time_to_db(values["last_heartbeat_time"])
+        values["gpu_info"] = gpus_to_db(values["gpu_info"])
+        rows.append({"beat_sub_agent_id": beat.sub_agent_id, "beat_time": values.pop("last_heartbeat_time"),
+                     **{f"beat_{column}": value for column, value in values.items()}})
+    return rows
+
+
+def beat_values(beat: Beat, main_gpus: Optional[list[dict]]) -> dict:
+    """What a flush writes for one beat, by the sub-agent's column (besides status online): the one
+    mapping for the flush and for reads that show pending beats (services/agents.py)."""
+    usage = beat.usage
+    return {"last_heartbeat_time": beat.now, "cpu_usage": usage.cpu_usage, "memory_usage": usage.memory_usage,
+            "memory_used_mib": usage.memory_used_mib, "gpu_info": sub_agent_gpu_info(main_gpus, usage.gpus)}
 
 
 def _main_agent_gpus(sub_agent_ids: list[str]) -> dict[str, Optional[list]]:
