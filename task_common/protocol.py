@@ -114,6 +114,9 @@ class TaskAssignment(Message):
     cpu_cores: int
     gpu_ids: list[int] = []
     gpu_memory: int = 0
+    env: dict[str, str] = {}  # the task's own variables, set before the system's (TASK_*, CUDA_*)
+    work_dir: Optional[str] = None  # absolute, or relative to the agent's --work-dir; None: that dir
+    time_limit_s: int = 0  # stop the task's tree (as a cancel does) and fail it after this; 0 = none
 
 
 class TaskReport(Message):

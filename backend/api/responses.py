@@ -74,6 +74,13 @@ class TaskOut(Out):
     log_size: int = Field(description="bytes of output stored so far")
     agent_unreachable_since: Optional[IsoTime] = Field(
         description="while it runs on a box the server cannot hear: since when; else null")
+    env: dict[str, str] = Field(description="environment variables for the script")
+    work_dir: Optional[str] = Field(description="where it runs; null: the agent's --work-dir")
+    time_limit_s: int = Field(description="stopped and failed after this many seconds; 0 = none")
+    notify: list[str] = Field(description="URLs told when it finishes")
+    dependents: list[int] = Field(description="tasks that depend on this one")
+    retry_of: Optional[int] = Field(description="the task this one retries")
+    retried_as: Optional[int] = Field(description="the task that retries this one")
 
 
 class TaskPage(Out):

@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.api.responses import LogSliceOut, TaskOut, TaskPage, answers, to_json
-from backend.api.schemas import Body, Name, NonBlank, TaskPath
+from backend.api.schemas import Name, NonBlank, TaskPath, TaskRunSettings
 from backend.models import Task, TaskStatus
 from backend.services import last_heard
 from backend.services import logs as log_service
@@ -22,7 +22,7 @@ RAW_LOG_RESPONSE = {"description": "The stored log, byte for byte (output that i
                     "content": {"text/plain": {"schema": {"type": "string", "format": "binary"}}}}
 
 
-class TaskCreate(Body):
+class TaskCreate(TaskRunSettings):
     name: Name
     template_type: Name
     script_content: NonBlank

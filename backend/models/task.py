@@ -76,13 +76,29 @@ class Task(db.Model):
     handover_acked: Mapped[bool] = mapped_column(Boolean, default=False)  # the agent has it
     # Hand-overs agents refused (e.g. "already ran here"): past a few, the task fails with the reason.
     handover_refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How it runs, besides its script: checked by the api (schemas.TaskRunSettings), carried to the agent.
+    env: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    work_dir: Mapped[Optional[str]] = mapped_column(String(1000))  # None: the agent's --work-dir
+    time_limit_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 = none
+    notify: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")  # URLs told when it ends
+    # A retry is a new task; the old one keeps its record and points at it (services/retries.py).
+    retry_of: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    retried_as: Mapped[Optional[int]] = mapped_column(Integer)
 
     dependency_links: Mapped[list[TaskDependency]] = relationship(
         foreign_keys=[TaskDependency.task_id], lazy="selectin", cascade="all, delete-orphan")
+    # The other direction, loaded only when asked (lists preload it: services/tasks.get_task_in_page);
+    # the scheduler's hot paths never touch it.
+    dependent_links: Mapped[list[TaskDependency]] = relationship(
+        foreign_keys=[TaskDependency.depends_on_id], lazy="select", viewonly=True)
 
     @property
     def depends_on(self) -> list[int]:
         return sorted(link.depends_on_id for link in self.dependency_links)
+
+    @property
+    def dependents(self) -> list[int]:
+        return sorted(link.task_id for link in self.dependent_links)
 
     @property
     def status_enum(self) -> TaskStatus:
@@ -105,4 +121,7 @@ class Task(db.Model):
             "execution_time": self.execution_time(), "agent_id": self.agent_id,
             "sub_agent_id": self.sub_agent_id, "log_file": self.log_file, "exit_code": self.exit_code,
             "status_reason": self.status_reason, "gpu_ids": list(self.gpu_ids or []),
+            "env": dict(self.env or {}), "work_dir": self.work_dir, "time_limit_s": self.time_limit_s or 0,
+            "notify": list(self.notify or []), "dependents": self.dependents,
+            "retry_of": self.retry_of, "retried_as": self.retried_as,
         }

@@ -131,4 +131,5 @@ def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None) -
 
 def _assignment(task: Task) -> p.TaskAssignment:
     return p.TaskAssignment(task_id=task.id, name=task.name, script_content=task.script_content,
-                            cpu_cores=task.cpu_cores, gpu_ids=list(task.gpu_ids or []), gpu_memory=task.gpu_memory)
+                            cpu_cores=task.cpu_cores, gpu_ids=list(task.gpu_ids or []), gpu_memory=task.gpu_memory,
+                            env=dict(task.env or {}), work_dir=task.work_dir, time_limit_s=task.time_limit_s or 0)

@@ -7,6 +7,7 @@ from typing import Iterable, Optional
 import structlog
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from backend.extensions import db
 from backend.models import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
@@ -80,30 +81,32 @@ def _fail_dependents(task: Task, cause: TaskStatus) -> None:
             transition(dependent, S.FAILED, f"dependency {task.id} {what}")
 
 
-def create_task(*, name: str, template_type: str, script_content: str, priority: int = 3,
-                cpu_cores: int = 1, gpu_count: int = 0, gpu_memory: int = 0,
-                depends_on: Iterable[int] = ()) -> Task:
+def create_task(*, depends_on: Iterable[int] = (), **fields) -> Task:
+    """Queue one task. `fields`: the Task columns a client sets (api/tasks.TaskCreate), checked there."""
     depends_on = list(depends_on)
-    limit = current_app.config["MAX_SCRIPT_BYTES"]
-    if len(script_content.encode("utf-8")) > limit:
-        raise TooLarge("script_too_large", f"script_content is larger than the limit of {limit} bytes.")
     with unit_of_work(keep_loaded=True):  # the caller answers with the task: no reload after the commit
-        deps = _load_dependencies(depends_on)
-        task = Task(name=name, template_type=template_type, script_content=script_content,
-                    priority=priority, cpu_cores=cpu_cores, gpu_count=gpu_count, gpu_memory=gpu_memory,
-                    created_time=utcnow(), gpu_ids=[])
-        task.dependency_links = [TaskDependency(depends_on_id=d.id) for d in deps]
-        ready = all(d.status == S.COMPLETED.value for d in deps)
-        task.status = (S.WAITING if ready else S.BLOCKED).value
-        task.status_reason = None if ready else "waiting for dependencies " + ", ".join(
-            str(d.id) for d in deps if d.status != S.COMPLETED.value)
-        db.session.add(task)
-        db.session.flush()
-        task.log_file = logs.log_path(task.id)
-        log.info("task_created", task_id=task.id, priority=priority, status=task.status,
-                 depends_on=depends_on, cpu_cores=cpu_cores, gpu_count=gpu_count, gpu_memory=gpu_memory)
-        if ready:
-            after_commit(lambda: signals.notify(signals.WORK))
+        task = new_task(fields, _load_dependencies(depends_on))
+    return task
+
+
+def new_task(fields: dict, deps: list[Task]) -> Task:
+    """Add one task after `deps` (blocked until they completed) to this unit of work; logs it."""
+    limit = current_app.config["MAX_SCRIPT_BYTES"]
+    if len(fields["script_content"].encode("utf-8")) > limit:
+        raise TooLarge("script_too_large", f"script_content is larger than the limit of {limit} bytes.")
+    task = Task(**fields, created_time=utcnow(), gpu_ids=[])
+    task.dependency_links = [TaskDependency(depends_on_id=d.id) for d in deps]
+    pending = [d.id for d in deps if d.status != S.COMPLETED.value]
+    task.status = (S.BLOCKED if pending else S.WAITING).value
+    task.status_reason = "waiting for dependencies " + ", ".join(map(str, pending)) if pending else None
+    db.session.add(task)
+    db.session.flush()
+    task.log_file = logs.log_path(task.id)
+    log.info("task_created", task_id=task.id, priority=task.priority, status=task.status,
+             depends_on=[d.id for d in deps], cpu_cores=task.cpu_cores, gpu_count=task.gpu_count,
+             gpu_memory=task.gpu_memory, retry_of=task.retry_of)
+    if not pending:
+        after_commit(lambda: signals.notify(signals.WORK))
     return task
 
 
@@ -164,7 +167,8 @@ def get_task_in_page(*, page: int, page_size: int, statuses: Optional[list[str]]
     # Page by id first (answered from ix_tasks_list without reading rows), then load just that page.
     ids = list(db.session.scalars(query.with_only_columns(Task.id).order_by(Task.id.desc())
                                   .offset((page - 1) * page_size).limit(page_size)))
-    items = db.session.scalars(select(Task).where(Task.id.in_(ids)).order_by(Task.id.desc())) if ids else []
+    items = db.session.scalars(select(Task).where(Task.id.in_(ids)).order_by(Task.id.desc())
+                               .options(selectinload(Task.dependent_links))) if ids else []
     return list(items), total
 
 

@@ -932,6 +932,13 @@ export interface components {
             /** Cpu Cores */
             cpu_cores: number;
             /**
+             * Env
+             * @default {}
+             */
+            env?: {
+                [key: string]: string;
+            };
+            /**
              * Gpu Ids
              * @default []
              */
@@ -947,6 +954,16 @@ export interface components {
             script_content: string;
             /** Task Id */
             task_id: number;
+            /**
+             * Time Limit S
+             * @default 0
+             */
+            time_limit_s?: number;
+            /**
+             * Work Dir
+             * @default null
+             */
+            work_dir?: string | null;
         };
         /** TaskCreate */
         TaskCreate: {
@@ -957,6 +974,13 @@ export interface components {
             cpu_cores?: number;
             /** Depends On */
             depends_on?: number[];
+            /**
+             * Env
+             * @description environment variables for the script
+             */
+            env?: {
+                [key: string]: string;
+            };
             /**
              * Gpu Count
              * @default 0
@@ -971,6 +995,11 @@ export interface components {
             /** Name */
             name: string;
             /**
+             * Notify
+             * @description URLs told when it finishes: http(s) get JSON, others go through Apprise
+             */
+            notify?: string[];
+            /**
              * Priority
              * @description 1 = most urgent
              * @default 3
@@ -980,6 +1009,18 @@ export interface components {
             script_content: string;
             /** Template Type */
             template_type: string;
+            /**
+             * Time Limit S
+             * @description 0 = none
+             * @default 0
+             */
+            time_limit_s?: number;
+            /**
+             * Work Dir
+             * @description absolute, or relative to the agent's --work-dir
+             * @default null
+             */
+            work_dir?: string | null;
         };
         /** TaskOut */
         TaskOut: {
@@ -1000,10 +1041,22 @@ export interface components {
              * Format: date-time
              */
             created_time: string;
+            /**
+             * Dependents
+             * @description tasks that depend on this one
+             */
+            dependents: number[];
             /** Depends On */
             depends_on: number[];
             /** End Time */
             end_time: string | null;
+            /**
+             * Env
+             * @description environment variables for the script
+             */
+            env: {
+                [key: string]: string;
+            };
             /**
              * Execution Time
              * @description seconds run (so far, while it runs)
@@ -1032,10 +1085,25 @@ export interface components {
             /** Name */
             name: string;
             /**
+             * Notify
+             * @description URLs told when it finishes
+             */
+            notify: string[];
+            /**
              * Priority
              * @description 1 = most urgent
              */
             priority: number;
+            /**
+             * Retried As
+             * @description the task that retries this one
+             */
+            retried_as: number | null;
+            /**
+             * Retry Of
+             * @description the task this one retries
+             */
+            retry_of: number | null;
             /** Script Content */
             script_content: string;
             /** Start Time */
@@ -1053,6 +1121,16 @@ export interface components {
             sub_agent_id: string | null;
             /** Template Type */
             template_type: string;
+            /**
+             * Time Limit S
+             * @description stopped and failed after this many seconds; 0 = none
+             */
+            time_limit_s: number;
+            /**
+             * Work Dir
+             * @description where it runs; null: the agent's --work-dir
+             */
+            work_dir: string | null;
         };
         /** TaskPage */
         TaskPage: {
