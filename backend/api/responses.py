@@ -90,6 +90,16 @@ class TaskPage(Out):
     page_size: int
 
 
+class RetryOut(Out):
+    task: TaskOut = Field(description="the new task (a preview: the task that would be retried)")
+    dependents: list[TaskOut] = Field(description="the new copies of what failed because of it, oldest first "
+                                      "(a preview: the tasks that would be copied)")
+
+
+class SweepOut(Out):
+    items: list[TaskOut] = Field(description="one task per combination, the last parameter varying fastest")
+
+
 class LogSliceOut(Out):
     task_id: int
     offset: int = Field(description="byte offset of `data` in the stored log")

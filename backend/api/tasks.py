@@ -7,11 +7,13 @@ from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from backend.api.responses import LogSliceOut, TaskOut, TaskPage, answers, to_json
-from backend.api.schemas import Name, NonBlank, TaskPath, TaskRunSettings
+from backend.api.responses import LogSliceOut, RetryOut, SweepOut, TaskOut, TaskPage, answers, to_json
+from backend.api.schemas import Name, NonBlank, TaskPath, TaskRunSettings, check_env
 from backend.models import Task, TaskStatus
 from backend.services import last_heard
 from backend.services import logs as log_service
+from backend.services import retries as retry_service
+from backend.services import sweeps as sweep_service
 from backend.services import tasks as task_service
 from backend.utils.time import isoformat
 
@@ -31,6 +33,42 @@ class TaskCreate(TaskRunSettings):
     gpu_count: int = Field(0, ge=0, le=1024)
     gpu_memory: int = Field(0, ge=0, le=100_000_000, description="MiB needed on each GPU; 0 = whole GPUs")
     depends_on: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(default_factory=list, max_length=MAX_DEPENDENCIES)
+
+
+class TaskRetry(TaskRunSettings):
+    """Overrides for the retried task: any create field; the rest is copied from the old task."""
+
+    name: Optional[Name] = None
+    template_type: Optional[Name] = None
+    script_content: Optional[NonBlank] = None
+    priority: Optional[int] = Field(None, ge=1, le=5)
+    cpu_cores: Optional[int] = Field(None, ge=0, le=100_000)
+    gpu_count: Optional[int] = Field(None, ge=0, le=1024)
+    gpu_memory: Optional[int] = Field(None, ge=0, le=100_000_000)
+    depends_on: Optional[list[Annotated[int, Field(ge=1, le=2**62)]]] = Field(None, max_length=MAX_DEPENDENCIES)
+
+    @model_validator(mode="after")
+    def _no_nulls(self):
+        """Left out: copied from the old task. Given as null: refused (only work_dir may be null)."""
+        nulls = sorted(k for k in self.model_fields_set if getattr(self, k) is None and k != "work_dir")
+        if nulls:
+            raise ValueError(f"{nulls[0]} may not be null; leave it out to keep the old task's value")
+        return self
+
+
+ParamName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
+
+
+class TaskSweep(TaskCreate):
+    params: dict[ParamName, list[Annotated[str, Field(max_length=10_000)]]] = Field(
+        description="placeholder name -> its values; each task also gets its values as env entries",
+        max_length=50)
+
+    @field_validator("params")
+    @classmethod
+    def _params_are_env_names(cls, params: dict) -> dict:
+        check_env({name: "" for name in params})
+        return params
 
 
 class TaskListQuery(BaseModel):
@@ -70,6 +108,27 @@ def create_task(body: TaskCreate):
     """Queue a bash script; it runs when its dependencies completed and an agent has room."""
     task = task_service.create_task(**body.model_dump())
     return jsonify(to_json(TaskOut, _task_json(task))), 201
+
+
+@bp.post("/tasks/sweep", responses=answers({201: SweepOut}, 413))
+def create_sweep(body: TaskSweep):
+    """One task per combination of `params` values, each with its `{{name}}` placeholders filled in."""
+    tasks = sweep_service.create_sweep(**body.model_dump())
+    return jsonify(to_json(SweepOut, {"items": [_task_json(t) for t in tasks]})), 201
+
+
+@bp.post("/tasks/<int:task_id>/retry", responses=answers({201: RetryOut}, 404, 409, 413))
+def retry_task(path: TaskPath, body: TaskRetry):
+    """Re-create a failed or canceled task (body: fields to change) and every task that failed because of it."""
+    task, dependents = retry_service.retry_task(path.task_id, body.model_dump(exclude_unset=True))
+    return jsonify(to_json(RetryOut, {"task": _task_json(task), "dependents": [_task_json(t) for t in dependents]})), 201
+
+
+@bp.get("/tasks/<int:task_id>/retry-preview", responses=answers({200: RetryOut}, 404, 409))
+def preview_retry(path: TaskPath):
+    """What a retry would re-create now: the task and its cascade, as they are (nothing changes)."""
+    plan = retry_service.plan_retry(path.task_id)
+    return jsonify(to_json(RetryOut, {"task": _task_json(plan.task), "dependents": [_task_json(t) for t in plan.cascade]}))
 
 
 @bp.get("/tasks", responses=answers({200: TaskPage}))

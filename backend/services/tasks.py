@@ -1,6 +1,7 @@
 """Task use cases and the task lifecycle. Every status change goes through transition()."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
@@ -56,14 +57,14 @@ def transition(task: Task, new: TaskStatus, reason: Optional[str] = None) -> Non
         _fail_dependents(task, new)
 
 
-def _dependents(task_id: int) -> list[Task]:
+def dependents_of(task_id: int) -> list[Task]:
     # the ids first: most tasks have no dependents, and loading none as objects still cost ~0.5 ms
     ids = list(db.session.scalars(select(TaskDependency.task_id).where(TaskDependency.depends_on_id == task_id)))
     return list(db.session.scalars(select(Task).where(Task.id.in_(ids)))) if ids else []
 
 
 def _unblock_dependents(task: Task) -> None:
-    for dependent in _dependents(task.id):
+    for dependent in dependents_of(task.id):
         if dependent.status != S.BLOCKED.value:
             continue
         pending = db.session.scalar(
@@ -73,19 +74,31 @@ def _unblock_dependents(task: Task) -> None:
             transition(dependent, S.WAITING, None)
 
 
+CASCADE_REASON = re.compile(r"dependency (\d+) (?:failed|was canceled)")
+
+
 def _fail_dependents(task: Task, cause: TaskStatus) -> None:
-    """Failure or cancel cascades: each blocked dependent fails, naming this task; theirs follow."""
+    """Failure or cancel cascades: each blocked dependent fails, naming this task; theirs follow.
+    The reason is also how a retry finds the cascade again (cascade_cause)."""
     what = "failed" if cause is S.FAILED else "was canceled"
-    for dependent in _dependents(task.id):
+    for dependent in dependents_of(task.id):
         if dependent.status == S.BLOCKED.value:
             transition(dependent, S.FAILED, f"dependency {task.id} {what}")
+
+
+def cascade_cause(task: Task) -> Optional[int]:
+    """The task whose failure or cancel failed this one before it ever started, else None."""
+    if task.status != S.FAILED.value or task.start_time is not None or not task.status_reason:
+        return None
+    match = CASCADE_REASON.fullmatch(task.status_reason)
+    return int(match.group(1)) if match else None
 
 
 def create_task(*, depends_on: Iterable[int] = (), **fields) -> Task:
     """Queue one task. `fields`: the Task columns a client sets (api/tasks.TaskCreate), checked there."""
     depends_on = list(depends_on)
     with unit_of_work(keep_loaded=True):  # the caller answers with the task: no reload after the commit
-        task = new_task(fields, _load_dependencies(depends_on))
+        task = new_task(fields, load_dependencies(depends_on))
     return task
 
 
@@ -110,7 +123,7 @@ def new_task(fields: dict, deps: list[Task]) -> Task:
     return task
 
 
-def _load_dependencies(ids: list[int]) -> list[Task]:
+def load_dependencies(ids: list[int]) -> list[Task]:
     if len(set(ids)) != len(ids):
         raise InvalidInput("duplicate_dependency", "depends_on lists the same task more than once.")
     deps = list(db.session.scalars(select(Task).where(Task.id.in_(ids)))) if ids else []

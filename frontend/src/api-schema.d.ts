@@ -213,6 +213,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/sweep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** One task per combination of `params` values, each with its `{{name}}` placeholders filled in. */
+        post: operations["tasks_create_sweep_tasks_sweep_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -275,6 +292,40 @@ export interface paths {
         };
         /** The stored log as bytes, as far as it is stored now: a download, sent in pieces, of any size. */
         get: operations["tasks_get_task_log_raw_tasks__int_task_id__log_raw_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-create a failed or canceled task (body: fields to change) and every task that failed because of it. */
+        post: operations["tasks_retry_task_tasks__int_task_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/retry-preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a retry would re-create now: the task and its cascade, as they are (nothing changes). */
+        get: operations["tasks_preview_retry_tasks__int_task_id__retry_preview_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -868,6 +919,16 @@ export interface components {
             /** Sub Agent Id */
             sub_agent_id: string;
         };
+        /** RetryOut */
+        RetryOut: {
+            /**
+             * Dependents
+             * @description the new copies of what failed because of it, oldest first (a preview: the tasks that would be copied)
+             */
+            dependents: components["schemas"]["TaskOut"][];
+            /** @description the new task (a preview: the task that would be retried) */
+            task: components["schemas"]["TaskOut"];
+        };
         /** SubHeartbeatReply */
         SubHeartbeatReply: {
             /**
@@ -923,6 +984,14 @@ export interface components {
              *     }
              */
             usage?: components["schemas"]["ProcessUsage"];
+        };
+        /** SweepOut */
+        SweepOut: {
+            /**
+             * Items
+             * @description one task per combination, the last parameter varying fastest
+             */
+            items: components["schemas"]["TaskOut"][];
         };
         /**
          * TaskAssignment
@@ -1157,10 +1226,142 @@ export interface components {
             task_id: number;
         };
         /**
+         * TaskRetry
+         * @description Overrides for the retried task: any create field; the rest is copied from the old task.
+         */
+        TaskRetry: {
+            /**
+             * Cpu Cores
+             * @default null
+             */
+            cpu_cores?: number | null;
+            /**
+             * Depends On
+             * @default null
+             */
+            depends_on?: number[] | null;
+            /**
+             * Env
+             * @description environment variables for the script
+             */
+            env?: {
+                [key: string]: string;
+            };
+            /**
+             * Gpu Count
+             * @default null
+             */
+            gpu_count?: number | null;
+            /**
+             * Gpu Memory
+             * @default null
+             */
+            gpu_memory?: number | null;
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Notify
+             * @description URLs told when it finishes: http(s) get JSON, others go through Apprise
+             */
+            notify?: string[];
+            /**
+             * Priority
+             * @default null
+             */
+            priority?: number | null;
+            /**
+             * Script Content
+             * @default null
+             */
+            script_content?: string | null;
+            /**
+             * Template Type
+             * @default null
+             */
+            template_type?: string | null;
+            /**
+             * Time Limit S
+             * @description 0 = none
+             * @default 0
+             */
+            time_limit_s?: number;
+            /**
+             * Work Dir
+             * @description absolute, or relative to the agent's --work-dir
+             * @default null
+             */
+            work_dir?: string | null;
+        };
+        /**
          * TaskStatus
          * @enum {string}
          */
         TaskStatus: "blocked" | "waiting" | "running" | "completed" | "failed" | "canceled";
+        /** TaskSweep */
+        TaskSweep: {
+            /**
+             * Cpu Cores
+             * @default 1
+             */
+            cpu_cores?: number;
+            /** Depends On */
+            depends_on?: number[];
+            /**
+             * Env
+             * @description environment variables for the script
+             */
+            env?: {
+                [key: string]: string;
+            };
+            /**
+             * Gpu Count
+             * @default 0
+             */
+            gpu_count?: number;
+            /**
+             * Gpu Memory
+             * @description MiB needed on each GPU; 0 = whole GPUs
+             * @default 0
+             */
+            gpu_memory?: number;
+            /** Name */
+            name: string;
+            /**
+             * Notify
+             * @description URLs told when it finishes: http(s) get JSON, others go through Apprise
+             */
+            notify?: string[];
+            /**
+             * Params
+             * @description placeholder name -> its values; each task also gets its values as env entries
+             */
+            params: Record<string, never>;
+            /**
+             * Priority
+             * @description 1 = most urgent
+             * @default 3
+             */
+            priority?: number;
+            /** Script Content */
+            script_content: string;
+            /** Template Type */
+            template_type: string;
+            /**
+             * Time Limit S
+             * @description 0 = none
+             * @default 0
+             */
+            time_limit_s?: number;
+            /**
+             * Work Dir
+             * @description absolute, or relative to the agent's --work-dir
+             * @default null
+             */
+            work_dir?: string | null;
+        };
         /** TemplateCreate */
         TemplateCreate: {
             /** Name */
@@ -2004,6 +2205,57 @@ export interface operations {
             };
         };
     };
+    tasks_create_sweep_tasks_sweep_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskSweep"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     tasks_get_task_tasks__int_task_id__get: {
         parameters: {
             query?: never;
@@ -2206,6 +2458,135 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    tasks_retry_task_tasks__int_task_id__retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskRetry"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetryOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    tasks_preview_retry_tasks__int_task_id__retry_preview_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetryOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
