@@ -50,6 +50,17 @@ def answers(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
     return {**ok, **{status: ErrorResponse for status in (400, 401, *errors)}}
 
 
+class ProgressOut(Out):
+    """Read from the task's latest progress bar (tqdm's format) or a line ending in a bare percent."""
+
+    percent: Optional[float]
+    current: Optional[float] = Field(description="units done (null for a bare percent)")
+    total: Optional[float]
+    eta_s: Optional[float] = Field(description="seconds left, as the bar estimates")
+    rate: Optional[float] = Field(description="units per second")
+    updated_time: IsoTime = Field(description="when the server read it")
+
+
 class TaskOut(Out):
     id: int
     name: str
@@ -81,6 +92,7 @@ class TaskOut(Out):
     dependents: list[int] = Field(description="tasks that depend on this one")
     retry_of: Optional[int] = Field(description="the task this one retries")
     retried_as: Optional[int] = Field(description="the task that retries this one")
+    progress: Optional[ProgressOut] = Field(description="from its output's latest progress bar; null: none seen")
 
 
 class TaskPage(Out):
@@ -106,6 +118,23 @@ class LogSliceOut(Out):
     next_offset: int = Field(description="where to read on (always past invalid bytes)")
     size: int = Field(description="bytes stored so far")
     data: str = Field(description="the bytes as text, each invalid UTF-8 sequence as U+FFFD")
+
+
+class GpuSampleOut(Out):
+    index: int
+    utilization: float = Field(description="percent")
+    memory_used_mib: float
+
+
+class UsageSampleOut(Out):
+    time: IsoTime
+    cpu_percent: float
+    memory_mib: float
+    gpus: list[GpuSampleOut]
+
+
+class UsageOut(Out):
+    samples: list[UsageSampleOut] = Field(description="oldest first; thinned evenly as the task runs long")
 
 
 class TemplateOut(Out):

@@ -84,6 +84,8 @@ class Task(db.Model):
     # A retry is a new task; the old one keeps its record and points at it (services/retries.py).
     retry_of: Mapped[Optional[int]] = mapped_column(Integer, index=True)
     retried_as: Mapped[Optional[int]] = mapped_column(Integer)
+    # Read from its output (services/task_readings.py): {"percent", "current", "total", "eta_s", "rate", "updated_time"}
+    progress: Mapped[Optional[dict]] = mapped_column(JSON)
 
     dependency_links: Mapped[list[TaskDependency]] = relationship(
         foreign_keys=[TaskDependency.task_id], lazy="selectin", cascade="all, delete-orphan")
@@ -123,5 +125,5 @@ class Task(db.Model):
             "status_reason": self.status_reason, "gpu_ids": list(self.gpu_ids or []),
             "env": dict(self.env or {}), "work_dir": self.work_dir, "time_limit_s": self.time_limit_s or 0,
             "notify": list(self.notify or []), "dependents": self.dependents,
-            "retry_of": self.retry_of, "retried_as": self.retried_as,
+            "retry_of": self.retry_of, "retried_as": self.retried_as, "progress": self.progress,
         }
