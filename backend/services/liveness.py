@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
-from backend.services import agent_status, beat_buffer, last_heard, placements, task_readings
+from backend.services import agent_status, beat_buffer, last_heard, placements, task_readings, waiting_reasons
 from backend.services import tasks as task_service
 from backend.services.unit_of_work import unit_of_work
 from backend.utils.time import utcnow
@@ -50,12 +50,13 @@ def in_restart_grace() -> bool:
 
 def check_agents_status() -> None:
     """One tick: silent agents go offline, silent running tasks are judged (_check_silent_tasks); then
-    what was read off running tasks (progress, usage samples) is written."""
+    what was read off running tasks (progress, usage samples) is written, and why tasks wait."""
     beat_buffer.flush()  # judge by every beat received so far
     try:
         _judge()
     finally:
         task_readings.flush()
+        waiting_reasons.refresh()
 
 
 def _judge() -> None:

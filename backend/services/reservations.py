@@ -33,13 +33,18 @@ log = structlog.get_logger()
 HEAD_ROWS = 32  # waiting tasks looked at per heartbeat, read from the covering index ix_tasks_queue
 MAX_RESERVATIONS = 4  # tasks with a target at once, each on its own agent
 _NO_ROOM = Capacity(free_cores=0)  # an agent not seen since the server started: taken as full
-_ELIGIBLE = (Agent.type == AgentType.MAIN.value, Agent.status == AgentStatus.ONLINE.value,
+ELIGIBLE = (Agent.type == AgentType.MAIN.value, Agent.status == AgentStatus.ONLINE.value,
              Agent.draining.isnot(True), Agent.disk_problem.is_(None))  # a full disk takes no task either
 _HEAD = task_queue.head(HEAD_ROWS)
 
 # task id -> (the agent that keeps room for it, the least (GPUs, cores) it has lacked there)
 _targets: dict[int, tuple[str, tuple[int, int]]] = {}
 _free_room: dict[str, Capacity] = {}  # agent id -> its free room after its last hand-over
+
+
+def targets() -> dict[int, str]:
+    """Task id -> the agent that keeps room for it now (a copy; services/waiting_reasons.py reads it)."""
+    return {task_id: agent_id for task_id, (agent_id, _) in _targets.items()}
 
 
 def note_free_room(agent_id: str, cap: Capacity) -> None:
@@ -104,7 +109,7 @@ class _Walk:
         else:
             if self._usable is None:
                 self._usable = set(db.session.scalars(
-                    select(Agent.id).where(Agent.id.in_({aid for aid, _ in _targets.values()}), *_ELIGIBLE)))
+                    select(Agent.id).where(Agent.id.in_({aid for aid, _ in _targets.values()}), *ELIGIBLE)))
             if target not in self._usable:
                 return False
             lacks = _free_room.get(target, _NO_ROOM).shortfall(row)
@@ -130,7 +135,7 @@ class _Walk:
     def _eligible_rooms(self) -> dict[str, tuple[Capacity, Capacity]]:
         """Agent id -> (whole room, free room now) for every agent that may be a target."""
         if self._rooms is None:
-            rows = db.session.execute(select(Agent.id, Agent.cpu_cores, Agent.gpu_info).where(*_ELIGIBLE))
+            rows = db.session.execute(select(Agent.id, Agent.cpu_cores, Agent.gpu_info).where(*ELIGIBLE))
             self._rooms = {r.id: (whole_room(r.cpu_cores, r.gpu_info), _free_room.get(r.id, _NO_ROOM))
                            for r in rows}
             self._rooms[self.agent.id] = (whole_room(self.agent.cpu_cores, self.agent.gpu_info), self.trial)

@@ -1,0 +1,102 @@
+"""Why each waiting task waits, kept current in its status_reason, as Slurm's reason codes are:
+
+  - "no online agent can run it (largest: 8 cores, 4 GPUs, 80 GiB per GPU)": it asks for more than
+    any online main agent (not draining, disk fine) could ever hold; it goes away when one comes online
+  - "waiting for resources: ...": first in line (or room is kept for it: services/reservations.py),
+    it fits an agent but that agent's room is taken now
+  - "waiting for priority: tasks ahead of it in the queue go first": every other waiting task
+
+(A blocked task's reason names its dependencies: services/tasks.py.) The wording is stable, so a
+task's row is written only when its reason really changes; and the whole queue is looked at only
+when it or the agents changed (refresh, once per liveness tick), never per request.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import structlog
+from sqlalchemy import bindparam, func, select, update
+
+from backend.extensions import db
+from backend.models import Agent, Task, TaskStatus
+from backend.services import reservations, task_queue
+from backend.services.capacity import Capacity, Request, whole_room
+from backend.services.raw_sql import RawStatement
+from backend.services.unit_of_work import raw_unit_of_work
+
+log = structlog.get_logger()
+
+PRIORITY = "waiting for priority: tasks ahead of it in the queue go first"
+_T = Task.__table__
+_WAITING = _T.c.status == TaskStatus.WAITING.value
+_SET_REASON = RawStatement(update(_T).where(_T.c.id == bindparam("task_id"), _T.c.status == bindparam("waiting"))
+                           .values(status_reason=bindparam("reason")))  # only while it still waits
+_last_seen: Optional[tuple] = None
+
+
+def refresh() -> int:
+    """Bring every waiting task's reason up to date if the queue or the agents changed; return how many
+    reasons changed. Not inside a unit of work."""
+    global _last_seen
+    agents = list(db.session.execute(select(Agent.id, Agent.name, Agent.cpu_cores, Agent.gpu_info)
+                                     .where(*reservations.ELIGIBLE)).all())
+    seen = (db.session.execute(select(func.count(), func.min(_T.c.id), func.max(_T.c.id)).where(_WAITING)).one(),
+            tuple((a.id, a.cpu_cores, len(a.gpu_info or [])) for a in agents), tuple(sorted(reservations.targets().items())))
+    db.session.rollback()  # a read: no transaction left open while writing below
+    if seen == _last_seen:
+        return 0
+    changed = _reasons(agents)
+    if changed:
+        with raw_unit_of_work() as conn:
+            _SET_REASON.executemany(conn.cursor(), db.engine.dialect,
+                                    [{"task_id": t, "reason": r, "waiting": TaskStatus.WAITING.value}
+                                     for t, r in changed.items()])
+        log.info("waiting_reasons_updated", tasks=len(changed))
+    _last_seen = seen
+    return len(changed)
+
+
+def _reasons(agents: list) -> dict[int, str]:
+    """Task id -> its new reason, for the waiting tasks whose reason changes."""
+    rooms = {a.id: whole_room(a.cpu_cores, a.gpu_info) for a in agents}
+    names = {a.id: a.name for a in agents}
+    targets = reservations.targets()
+    rows = db.session.execute(select(_T.c.id, _T.c.priority, _T.c.cpu_cores, _T.c.gpu_count, _T.c.gpu_memory,
+                                     _T.c.status_reason).where(_WAITING).order_by(*task_queue.ORDER)).all()
+    db.session.rollback()
+    changed, first = {}, True
+    for row in rows:
+        if not any(room.shortfall(row) == (0, 0) for room in rooms.values()):
+            reason = no_agent_reason(list(rooms.values()))
+        elif first or row.id in targets:
+            reason, first = resources_reason(row, names.get(targets.get(row.id))), False
+        else:
+            reason = PRIORITY
+        if reason != row.status_reason:
+            changed[row.id] = reason
+    return changed
+
+
+def no_agent_reason(rooms: list[Capacity]) -> str:
+    if not rooms:
+        return "no online agent can run it: no agent is online and taking tasks"
+    cores = max(r.free_cores for r in rooms)
+    gpus = max(len(r.gpus) for r in rooms)
+    mib = max((g.total_mib for r in rooms for g in r.gpus), default=0)
+    per_gpu = f", {_size(mib)} per GPU" if gpus else ""
+    return f"no online agent can run it (largest: {cores} cores, {gpus} GPUs{per_gpu})"
+
+
+def resources_reason(task: Request, kept_on: Optional[str]) -> str:
+    wants = [f"{task.cpu_cores} core{'s' if task.cpu_cores > 1 else ''}"] if task.cpu_cores else []
+    if task.gpu_count:
+        size = f" with {_size(task.gpu_memory)} free" if task.gpu_memory else ""
+        wants.append(f"{task.gpu_count} {'whole ' if not task.gpu_memory else ''}GPU{'s' if task.gpu_count > 1 else ''}{size}")
+    what = " and ".join(wants) or "room"
+    if kept_on:
+        return f"waiting for resources: {what}; agent {kept_on} keeps room for it as tasks there end"
+    return f"waiting for resources: no agent has {what} free now"
+
+
+def _size(mib: int) -> str:
+    return f"{mib / 1024:.0f} GiB" if mib >= 1024 else f"{mib} MiB"
