@@ -11,6 +11,7 @@ from backend.api.responses import AgentOut, AnyAgentOut, MainAgentList, MainAgen
 from backend.api.schemas import AgentPath
 from backend.models import Agent
 from backend.services import agents as agent_service
+from backend.services import gpu_view
 
 bp = APIBlueprint("agents", __name__, url_prefix="/api", abp_tags=[Tag(name="agents")])
 
@@ -23,7 +24,8 @@ class AgentListQuery(BaseModel):
 def list_agents(query: AgentListQuery):
     """Every main agent with its sub-agents (online and recently finished ones, or all)."""
     tree = agent_service.get_all_agents(all_sub_agents=query.sub_agents == "all")
-    return jsonify(to_json(MainAgentList, [_tree_json(main, subs) for main, subs in tree]))
+    held = gpu_view.reservations([main.id for main, _ in tree])
+    return jsonify(to_json(MainAgentList, [_tree_json(main, subs, held) for main, subs in tree]))
 
 
 @bp.get("/agents/<agent_id>", responses=answers({200: AnyAgentOut}, 404))
@@ -55,8 +57,9 @@ def _agent_json(agent: Agent, subs: Optional[list[Agent]]) -> dict:
     """A sub-agent's JSON (subs None), or a main agent's carrying all its sub-agents."""
     if subs is None:
         return to_json(AgentOut, agent.to_dict())
-    return to_json(MainAgentOut, _tree_json(agent, subs))
+    return to_json(MainAgentOut, _tree_json(agent, subs, gpu_view.reservations([agent.id])))
 
 
-def _tree_json(main: Agent, subs: list[Agent]) -> dict:
-    return {**main.to_dict(), "sub_agents": [s.to_dict() for s in subs]}
+def _tree_json(main: Agent, subs: list[Agent], held: dict[str, list[dict]]) -> dict:
+    return {**main.to_dict(), "sub_agents": [s.to_dict() for s in subs],
+            "gpu_reservations": held.get(main.id, []), "gpu_history": gpu_view.history(main.id)}

@@ -189,10 +189,25 @@ class AgentOut(Out):
     disk_problem: Optional[str] = Field(description="why a main agent cannot write where it must; no task meanwhile")
 
 
+class GpuReservationOut(Out):
+    index: int
+    reserved_mib: int = Field(description="memory promised to the tasks placed on it (0 for whole-GPU holders)")
+    whole: bool = Field(description="held whole by a task that asked for no memory size (gpu_memory 0)")
+    task_ids: list[int] = Field(description="the tasks placed on it")
+
+
+class GpuHistoryOut(Out):
+    index: int
+    utilization: list[Optional[float]] = Field(
+        description="percent, highest per tenth of the last 10 minutes' sixtieths, oldest first; null: no reading")
+
+
 class MainAgentOut(AgentOut):
     """A main agent with its sub-agents (the tree the UI draws)."""
 
     sub_agents: list[AgentOut]
+    gpu_reservations: list[GpuReservationOut] = Field(description="the GPUs held by tasks placed here")
+    gpu_history: list[GpuHistoryOut] = Field(description="each GPU's utilisation over the last 10 minutes")
 
 
 class MainAgentList(RootModel[list[MainAgentOut]]):

@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.extensions import db
 from backend.models import Agent, AgentStatus, AgentType, Task, TaskStatus
-from backend.services import agent_status, beat_buffer, last_heard, logs, placements, signals
+from backend.services import agent_status, beat_buffer, gpu_view, last_heard, logs, placements, signals
 from backend.services import identity as identity_service
 from backend.services.errors import Conflict, NotFound
 from backend.services.unit_of_work import after_commit, unit_of_work
@@ -209,6 +209,7 @@ def forget_agent(agent_id: str) -> None:
                                                       Agent.main_agent_id == agent_id)).rowcount
         db.session.delete(agent)
         log.info("agent_forgotten", sub_agents=subs)
+    gpu_view.forget(agent_id)
 
 
 def _get_main_agent(agent_id: str, action: str) -> Agent:

@@ -11,7 +11,7 @@ from backend.extensions import db
 from backend.models import Agent, AgentType, Task, TaskStatus
 from backend.services import agent_status
 from backend.services import agents as agent_service
-from backend.services import last_heard, placements, scheduler, signals
+from backend.services import gpu_view, last_heard, placements, scheduler, signals
 from backend.services import identity as identity_service
 from backend.services import tasks as task_service
 from backend.services.unit_of_work import unit_of_work
@@ -63,6 +63,7 @@ def _record_main_state(agent: Agent, msg: p.MainHeartbeat) -> None:
     agent.memory_used_mib, agent.memory_total_mib = msg.memory_used_mib, msg.memory_total_mib
     agent.gpu_info = [g.to_dict() for g in msg.gpus]
     agent.is_simulated_gpu = any(g.simulated for g in msg.gpus)
+    gpu_view.record(agent.id, msg.gpus)
     if msg.disk_problem != agent.disk_problem:
         if msg.disk_problem:
             log.warning("agent_disk_full", agent_id=agent.id, problem=msg.disk_problem)
