@@ -12,6 +12,7 @@ from backend.api.schemas import Name, NonBlank, TaskPath, TaskRunSettings, check
 from backend.models import Task, TaskStatus
 from backend.services import last_heard
 from backend.services import logs as log_service
+from backend.services import raw_logs as raw_log_service
 from backend.services import retries as retry_service
 from backend.services import sweeps as sweep_service
 from backend.services import tasks as task_service
@@ -20,8 +21,14 @@ from backend.utils.time import isoformat
 bp = APIBlueprint("tasks", __name__, url_prefix="/api", abp_tags=[Tag(name="tasks")])
 
 MAX_DEPENDENCIES = 1000
-RAW_LOG_RESPONSE = {"description": "The stored log, byte for byte (output that is not UTF-8 included).",
-                    "content": {"text/plain": {"schema": {"type": "string", "format": "binary"}}}}
+RAW_LOG_RESPONSE = {
+    "description": "The stored log, byte for byte (output that is not UTF-8 included), from `offset` to its end now.",
+    "content": {"text/plain": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {
+        "X-Log-Size": {"description": "the log's size when read: the bytes sent end there (resume from it)",
+                       "schema": {"type": "integer"}},
+        "X-Log-Complete": {"description": "`true`: the task has ended and no byte will follow X-Log-Size",
+                           "schema": {"type": "string", "enum": ["true", "false"]}}}}
 
 
 class TaskCreate(TaskRunSettings):
@@ -88,6 +95,12 @@ class TaskListQuery(BaseModel):
                 raise ValueError(f"unknown status {unknown[0]!r}; use one of "
                                  + ", ".join(s.value for s in TaskStatus))
         return value
+
+
+class RawLogQuery(BaseModel):
+    offset: int = Field(0, ge=0, description="the first byte to send")
+    wait_s: float = Field(0, ge=0, le=60, description="with nothing past `offset` yet, hold the answer up to this "
+                          "long for new output or the task's end (a follower's long poll)")
 
 
 class LogQuery(BaseModel):
@@ -164,12 +177,14 @@ def get_task_log(path: TaskPath, query: LogQuery):
 
 
 @bp.get("/tasks/<int:task_id>/log/raw", responses=answers({200: RAW_LOG_RESPONSE}, 404))
-def get_task_log_raw(path: TaskPath):
-    """The stored log as bytes, as far as it is stored now: a download, sent in pieces, of any size."""
-    task_service.get_task_by_id(path.task_id)
-    size, chunks = log_service.iter_task_log_bytes(path.task_id)
-    return Response(chunks, content_type="text/plain; charset=utf-8", headers={
-        "Content-Length": str(size), "X-Content-Type-Options": "nosniff",
+def get_task_log_raw(path: TaskPath, query: RawLogQuery):
+    """The stored log as bytes, as far as it is stored now: a download, sent in pieces, of any size.
+
+    Following a task: ask again from X-Log-Size with `wait_s` until X-Log-Complete is true."""
+    raw = raw_log_service.read_raw_log(path.task_id, offset=query.offset, wait_s=query.wait_s)
+    return Response(raw.chunks, content_type="text/plain; charset=utf-8", headers={
+        "Content-Length": str(raw.size - raw.offset), "X-Content-Type-Options": "nosniff",
+        "X-Log-Size": str(raw.size), "X-Log-Complete": "true" if raw.is_complete else "false",
         "Content-Disposition": f'attachment; filename="task-{path.task_id}.log"'})
 
 

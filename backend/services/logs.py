@@ -143,10 +143,11 @@ def read_task_log(task_id: int, *, offset: int | None = None, limit: int | None 
     return LogSlice(task_id, offset, offset + len(data), size, data)
 
 
-def iter_task_log_bytes(task_id: int) -> tuple[int, Iterator[bytes]]:
-    """The log's size now and its bytes up to that size, in chunks: any size, while the task still writes."""
+def iter_task_log_bytes(task_id: int, offset: int = 0) -> tuple[int, Iterator[bytes]]:
+    """The log's size now and its bytes from `offset` up to that size, in chunks: any size, while the task
+    still writes."""
     size = log_size(task_id)
-    return size, _read_chunks(log_path(task_id), size)
+    return size, _read_chunks(log_path(task_id), offset, size)
 
 
 def _partial_char_prefix(data: bytes) -> int:
@@ -157,10 +158,12 @@ def _partial_char_prefix(data: bytes) -> int:
     return skip
 
 
-def _read_chunks(path: str, size: int) -> Iterator[bytes]:
-    if not size:
+def _read_chunks(path: str, offset: int, end: int) -> Iterator[bytes]:
+    size = end - offset
+    if size <= 0:
         return
     with open(path, "rb") as fh:
+        fh.seek(offset)
         while size > 0:
             chunk = fh.read(min(RAW_CHUNK_BYTES, size))
             if not chunk:
