@@ -1,6 +1,6 @@
 """Start the task_system server: REST API, WebSocket and the web UI, in one process.
 
-    python app.py [--host H] [--port P] [--data-dir DIR] [--token TOKEN] [--database-url URL]
+    python app.py [--host H] [--port P] [--data-dir DIR] [--token TOKEN] [--database-url URL] [--notify URL ...]
 
 Every setting is checked before the server starts (config.py): a bad one stops it with one line
 naming the flag or TASK_SYSTEM_ variable, exit code 2. So does a database that cannot be brought to this
@@ -32,7 +32,7 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def parse_args(argv: list[str]) -> dict[str, str]:
+def parse_args(argv: list[str]) -> dict[str, str | list[str]]:
     """The flags given, as setting overrides ({"PORT": "8080"}); config.py checks their values. A flag
     overrides its TASK_SYSTEM_<NAME> variable and is named after it: DATA_DIR is --data-dir."""
     parser = ArgumentParser(prog="app.py", description="Run the task_system server.")
@@ -44,7 +44,13 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     parser.add_argument("--database-url", dest="DATABASE_URL", metavar="URL",
                         help="database (default sqlite:///<data-dir>/database/task_system.db; "
                              "or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB)")
+    parser.add_argument("--notify", dest="NOTIFY_URLS", metavar="URL", action="append",
+                        help="tell this URL when any task finishes (repeatable; or TASK_SYSTEM_NOTIFY_URLS, "
+                             "comma-separated): http(s) gets a JSON POST, other schemes go through Apprise")
     return {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
+
+
+FLAG_NAMES = {"NOTIFY_URLS": "--notify"}  # the settings whose flag is not named after them
 
 
 def is_loopback(host: str) -> bool:
@@ -70,7 +76,7 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_config(overrides)
     except SettingError as exc:
-        flag = "--" + exc.key.lower().replace("_", "-")
+        flag = FLAG_NAMES.get(exc.key) or "--" + exc.key.lower().replace("_", "-")
         return refuse(flag if exc.key in overrides else exc.source, exc.problem)
     misspelt = unknown_variables(os.environ)
     for name, suggestion in misspelt:

@@ -64,6 +64,17 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+def _notify_urls(value: list[str]) -> list[str]:
+    """Each a URL the server can send to (backend/utils/notify_urls.py; imported only when one is set, so an
+    agent box, which has none, never imports the server's modules)."""
+    if value:
+        from backend.utils.notify_urls import check_notify_url
+
+        for url in value:
+            check_notify_url(url)
+    return value
+
+
 def _database_url(value: Optional[str]) -> Optional[str]:
     """A URL SQLAlchemy can parse, for a driver the server has. sqlalchemy is imported here, not at the
     top, because agents import this module without having it."""
@@ -93,7 +104,9 @@ Boolean = Annotated[bool, BeforeValidator(_parse_bool), Must("be one of yes/no/t
 LogLevel = Annotated[Literal[LOG_LEVELS], BeforeValidator(_upper), Must(f"be one of {', '.join(LOG_LEVELS)}")]
 Token = Annotated[Optional[str], AfterValidator(_not_blank), Must("be text")]
 DatabaseUrl = Annotated[Optional[str], AfterValidator(_database_url), Must("be text")]
-UrlList = Annotated[list[Text], NoDecode, BeforeValidator(_split_commas), Must("be a comma-separated list")]
+UrlList = Annotated[list[Text], NoDecode, BeforeValidator(_split_commas), AfterValidator(_notify_urls),
+                    Must("be a comma-separated list")]
+Attempts = Annotated[int, Field(ge=1, le=100), Must("be a whole number between 1 and 100")]
 
 
 class Settings(BaseSettings):
@@ -142,7 +155,12 @@ class Settings(BaseSettings):
     RUN_BACKGROUND_JOBS: Boolean = Field(
         True, description="Run the liveness checks (off only for in-process tests that drive them by hand).")
     NOTIFY_URLS: UrlList = Field(
-        default_factory=list, description="Comma-separated URLs to notify (reserved: nothing sends to them yet).")
+        default_factory=list, description="Comma-separated URLs told when any task finishes, besides each task's "
+                                          "own `notify` (http(s): a JSON POST; other schemes: Apprise).")
+    NOTIFY_ATTEMPTS: Attempts = Field(4, description="Sends of one notification before it is given up (logged).")
+    NOTIFY_TIMEOUT_S: Seconds = Field(10.0, description="The longest one send waits for its endpoint.")
+    NOTIFY_BACKOFF_S: Seconds = Field(
+        2.0, description="Wait before a notification's second send; doubled before each one after.")
 
 
 DEFAULTS: dict[str, Any] = {name: field.get_default(call_default_factory=True)
@@ -187,7 +205,7 @@ def _setting_error(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
 
 def _shown(key: str, value: Any) -> str:
     """' (got VALUE)', with a token left out and a database password hidden."""
-    if key == "TOKEN":
+    if key in ("TOKEN", "NOTIFY_URLS"):  # notification URLs carry tokens too
         return ""
     if key == "DATABASE_URL" and isinstance(value, str):
         value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)

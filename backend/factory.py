@@ -16,7 +16,7 @@ from backend import models  # noqa: F401 (every table on db.metadata)
 from backend.api.errors import register_error_handlers, validation_error_response
 from backend.api.responses import ErrorResponse
 from backend.extensions import db, migrate, sock
-from backend.services import schema
+from backend.services import notifications, schema
 from task_common.logging import configure_logging
 from config import load_config
 
@@ -54,6 +54,7 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
     _register_request_context(app)
     if settings["RUN_BACKGROUND_JOBS"]:
         _start_liveness_thread(app)
+        notifications.start(app)
     return app
 
 

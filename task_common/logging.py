@@ -23,7 +23,8 @@ Event names (noun_pastverb; reuse these, add new ones here):
   database_backed_up, database_migrated, server_identity_created, server_identity_changed,
   agent_disk_full, agent_disk_recovered, state_save_failed, server_disk_full,
   sub_agent_delivery_started, sub_agent_delivery_resumed, task_output_left_undelivered, task_output_lost,
-  sub_agent_phase_changed
+  sub_agent_phase_changed,
+  notification_sent, notification_failed, notification_dropped, worker_call_failed
 """
 from __future__ import annotations
 

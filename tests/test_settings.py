@@ -50,6 +50,10 @@ def no_task_system_variables(monkeypatch):
     ({"TASK_SYSTEM_DATABASE_URL": "nonsense"}, [], "TASK_SYSTEM_DATABASE_URL: must be a database URL"),
     ({}, ["--database-url", "mysql://x"], "--database-url: must use one of the drivers"),
     ({"TASK_SYSTEM_PORT": "8080"}, ["--port", "abc"], "--port: must be an integer"),  # the flag's value is the one used
+    ({"TASK_SYSTEM_NOTIFY_URLS": "https://a/hook,nope://x"}, [], "TASK_SYSTEM_NOTIFY_URLS: nope:// is neither http(s)"),
+    ({}, ["--notify", "https://a/hook", "--notify", "no-url"], "--notify: 'no-url' is not a URL"),
+    ({"TASK_SYSTEM_NOTIFY_ATTEMPTS": "0"}, [], "TASK_SYSTEM_NOTIFY_ATTEMPTS: must be a whole number between 1 and 100"),
+    ({"TASK_SYSTEM_NOTIFY_TIMEOUT_S": "0"}, [], "TASK_SYSTEM_NOTIFY_TIMEOUT_S: must be a number of seconds"),
 ])
 def test_bad_setting_stops_the_server_with_one_line_naming_it(env, args, named, tmp_path):
     assert_refused(run("app.py", ["--data-dir", str(tmp_path), *args], clean_env(**env)), named)
@@ -83,6 +87,14 @@ def test_environment_values_reach_the_config(monkeypatch):
     assert config["MAIN_HEARTBEAT_INTERVAL_S"] == 0.3 and config["PORT"] == 8081
     assert config["LOG_LEVEL"] == "DEBUG" and config["RUN_BACKGROUND_JOBS"] is False
     assert config["NOTIFY_URLS"] == ["http://a/hook", "http://b/hook"]
+
+
+def test_each_notify_flag_adds_a_url_and_beats_the_environment(monkeypatch):
+    from app import parse_args
+
+    monkeypatch.setenv("TASK_SYSTEM_NOTIFY_URLS", "http://env/hook")
+    config = load_config(parse_args(["--notify", "https://a/hook", "--notify", "tgram://token/chat"]))
+    assert config["NOTIFY_URLS"] == ["https://a/hook", "tgram://token/chat"]
 
 
 def test_overrides_beat_the_environment_and_other_keys_pass_through(monkeypatch, tmp_path):

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from backend.utils.notify_urls import check_notify_url
+
 
 def _not_blank(value: str) -> str:
     if not value.strip():
@@ -59,16 +61,9 @@ def _check_work_dir(value: Optional[str]) -> Optional[str]:
     return value
 
 
-def _check_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep or not rest or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
-        raise ValueError(f"{url!r} is not a URL (scheme://...)")
-    return url
-
-
 EnvMap = Annotated[dict[str, str], Field(max_length=MAX_ENV_ENTRIES), AfterValidator(check_env)]
 WorkDir = Annotated[Optional[str], Field(min_length=1, max_length=1000), AfterValidator(_check_work_dir)]
-NotifyUrl = Annotated[str, Field(min_length=4, max_length=2000), AfterValidator(_check_url)]
+NotifyUrl = Annotated[str, Field(min_length=4, max_length=2000), AfterValidator(check_notify_url)]  # http(s) or Apprise
 
 
 class TaskRunSettings(Body):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from backend.extensions import db
 from backend.models import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
-from backend.services import logs, placements, signals
+from backend.services import logs, notifications, placements, signals
 from backend.services.errors import Conflict, InvalidInput, NotFound, TooLarge
 from backend.services.unit_of_work import after_commit, unit_of_work
 from task_common.protocol import describe_returncode
@@ -46,6 +46,7 @@ def transition(task: Task, new: TaskStatus, reason: Optional[str] = None) -> Non
         task.end_time = now
         if old is not S.RUNNING:
             task.start_time = None
+        notifications.task_finished(task)  # sent once this commits
     log.info("task_status_changed", task_id=task.id, old=old.value, new=new.value, reason=reason)
     topic = signals.task_topic(task.id)
     after_commit(lambda: signals.notify(topic))
