@@ -10,13 +10,12 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from backend.api.responses import LogSliceOut, RetryOut, SweepOut, TaskOut, TaskPage, answers, to_json
 from backend.api.schemas import Name, NonBlank, TaskPath, TaskRunSettings, check_env
 from backend.models import Task, TaskStatus
-from backend.services import last_heard
 from backend.services import logs as log_service
 from backend.services import raw_logs as raw_log_service
 from backend.services import retries as retry_service
 from backend.services import sweeps as sweep_service
+from backend.services import task_views
 from backend.services import tasks as task_service
-from backend.utils.time import isoformat
 
 bp = APIBlueprint("tasks", __name__, url_prefix="/api", abp_tags=[Tag(name="tasks")])
 
@@ -189,7 +188,4 @@ def get_task_log_raw(path: TaskPath, query: RawLogQuery):
 
 
 def _task_json(task: Task) -> dict:
-    """The task's fields, `log_size` (the bytes of output stored: a stat of its log file) and
-    `agent_unreachable_since` (a running task whose box the server cannot hear, else null)."""
-    return {**task.to_dict(), "log_size": log_service.log_size(task.id),
-            "agent_unreachable_since": isoformat(last_heard.unreachable_since(task.id))}
+    return task_views.task_json(task)  # the same JSON the notifications carry
