@@ -23,12 +23,15 @@ TASK_NICE = 5  # tasks run this much below the agents, so a saturated box still 
 
 
 def task_environment(task: TaskAssignment, server_url: str, sub_agent_id: str) -> dict[str, str]:
+    """The agent's environment, then our defaults, then the task's own `env` (its OMP_NUM_THREADS
+    wins over ours), then the system's variables, which a task can never override (TASK_*, CUDA_*)."""
     env = dict(os.environ)
-    env.update(TASK_ID=str(task.task_id), TASK_NAME=task.name, TASK_SERVER_URL=server_url,
-               PYTHONUNBUFFERED="1", CUDA_DEVICE_ORDER="PCI_BUS_ID",
-               CUDA_VISIBLE_DEVICES=",".join(str(i) for i in task.gpu_ids))
+    env["PYTHONUNBUFFERED"] = "1"
     if task.cpu_cores > 0:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(task.cpu_cores)
+    env.update(task.env)
+    env.update(TASK_ID=str(task.task_id), TASK_NAME=task.name, TASK_SERVER_URL=server_url,
+               CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=",".join(str(i) for i in task.gpu_ids))
     env[process_tree.MARKER_ENV] = sub_agent_id
     return env
 
