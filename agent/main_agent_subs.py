@@ -27,6 +27,7 @@ from agent.sub_agent_process import (
     SubAgentProcess, describe_sub_agent_exit, find_live_sub_agent, fork_sub_agent, kill_lost_task,
     process_create_time,
 )
+from agent.task_settings import resolve_work_dir, work_dir_problem
 from task_common.protocol import TaskAssignment
 
 log = structlog.get_logger()
@@ -98,8 +99,11 @@ class SubAgentSteps:
 
     def create_sub_agent(self, assignment: TaskAssignment) -> bool:
         """Write the task's script and fork its sub-agent; False (and the hand-over refused) when
-        either failed: a full disk refuses it with "disk full on <agent>: <path>"."""
+        either failed: a full disk refuses it with "disk full on <agent>: <path>". A task whose
+        work_dir is unusable fails instead (fail_for_work_dir)."""
         task_id = assignment.task_id
+        if self.fail_for_work_dir(assignment):
+            return False
         sub_agent_id = f"sub-{task_id}-{secrets.token_hex(4)}"
         spool = Spool(self.config.state_dir, sub_agent_id)
         try:
@@ -124,6 +128,20 @@ class SubAgentSteps:
         self.state_changed = True
         log.info("sub_agent_spawned", task_id=task_id, sub_agent_id=record.sub_agent_id, pid=pid,
                  cpu_ids=cpu_ids, gpu_ids=assignment.gpu_ids)
+        return True
+
+    def fail_for_work_dir(self, assignment: TaskAssignment) -> bool:
+        """True when the task's own work_dir is missing (or no directory we may enter): it is reported
+        as died with why, so the server fails it and frees its room; nothing of it starts."""
+        if not assignment.work_dir:
+            return False  # the agent's --work-dir: the sub-agent creates it
+        path = resolve_work_dir(self.config.work_dir, assignment.work_dir)
+        problem = work_dir_problem(path, self.config.name)
+        if problem is None:
+            return False
+        self.state.current.died[assignment.task_id] = problem  # MainHeartbeat.died: failed with this reason
+        self.state_changed = True
+        log.warning("task_work_dir_missing", task_id=assignment.task_id, work_dir=str(path), problem=problem)
         return True
 
     def sub_agent_config(self) -> SubAgentConfig:

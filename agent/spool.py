@@ -3,7 +3,7 @@
 `script.sh` is written by the main agent before the fork (a full disk refuses the hand-over there);
 `output.<offset>.log` segments hold the task's output the server has not acknowledged yet
 (agent/output_spool.py); `task.pgid` lets the main agent kill the task if the sub-agent dies;
-`end.json` (return code, final size) is written once the task's output is complete, so that a
+`end.json` (return code, final size, stop reason) is written once the task's output is complete, so that a
 sub-agent that had to leave before the server had it all can be followed by one that delivers the
 rest; `outcome` tells a main agent (even one restarted meanwhile) how the sub-agent ended;
 `gpu_usage.json` is the main agent's NVML reading of the task's processes, for the sub-agent to report.
@@ -30,6 +30,7 @@ class TaskEnd:
 
     returncode: int
     final_size: int
+    stop_reason: Optional[str] = None  # the sub-agent stopped it itself ("time limit of 2s reached")
 
 
 class Spool:
@@ -87,7 +88,8 @@ class Spool:
         """Atomically; False when the disk refused it."""
         tmp = self.end_file.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps({"returncode": end.returncode, "final_size": end.final_size}))
+            tmp.write_text(json.dumps({"returncode": end.returncode, "final_size": end.final_size,
+                                       "stop_reason": end.stop_reason}))
             os.replace(tmp, self.end_file)
             return True
         except OSError:
@@ -98,7 +100,8 @@ class Spool:
     def read_end(self) -> Optional[TaskEnd]:
         try:
             raw = json.loads(self.end_file.read_text())
-            return TaskEnd(returncode=int(raw["returncode"]), final_size=int(raw["final_size"]))
+            return TaskEnd(returncode=int(raw["returncode"]), final_size=int(raw["final_size"]),
+                           stop_reason=raw.get("stop_reason"))
         except (OSError, ValueError, TypeError, KeyError):
             return None
 

@@ -11,6 +11,8 @@ The task keeps running while the server is unreachable; the spool keeps every by
 A cancel comes as `cancel` in a heartbeat's reply. A stop signal (SIGTERM) is a cancel too, and once
 the task is over the sub-agent delivers the rest for a grace at most, then leaves it in the spool
 and exits EXIT_UNDELIVERED (agent/sub_agent_stop.py); a `deliver_only` sub-agent sends it later.
+At its time limit (agent/task_settings.py) the task is stopped as a cancel stops it, and its end
+carries a stop_reason, which fails it.
 
 Exit codes the main agent reads: EXIT_FINISHED, EXIT_REFUSED (nothing to report), EXIT_UNDELIVERED
 (deliver the rest); anything else means the task was lost and the main agent reports it as died.
@@ -33,6 +35,7 @@ from agent.sub_agent_beats import OUTPUT_FLUSH_INTERVAL_S, Beats
 from agent.sub_agent_phase import Phase, check_transition
 from agent.sub_agent_stop import EXIT_UNDELIVERED, DeliveryStopped, StopRequest
 from agent.task_process import TaskProcess
+from agent.task_settings import TimeLimit, resolve_work_dir
 from agent.task_start import task_environment
 from task_common.protocol import RegisterSub, RegisterSubReply, SubHeartbeatReply, TaskAssignment
 
@@ -87,6 +90,7 @@ class SubAgent:
         self.beats = Beats(self.client, handover.sub_agent_id, handover.task.task_id,
                            interval_s=handover.heartbeat_interval_s, flush_s=config.output_flush_s)
         self.stop = StopRequest()
+        self.time_limit = TimeLimit(handover.task.time_limit_s)
         self.phase = Phase.STARTING
         self.end: Optional[TaskEnd] = None  # fixed once the task is over and its output all in the spool
         self.exit_code: Optional[int] = None  # set with DONE
@@ -130,9 +134,11 @@ class SubAgent:
         self.beats.acked, self.beats.interval_s = reply.log_size, reply.heartbeat_interval_s
         task = self.handover.task
         env = task_environment(task, self.config.server_url, self.handover.sub_agent_id)
-        if not self.task.start(cwd=self.config.work_dir, env=env, cpu_ids=self.handover.cpu_ids):
+        cwd = resolve_work_dir(self.config.work_dir, task.work_dir)  # the main agent checked it exists
+        if not self.task.start(cwd=cwd, env=env, cpu_ids=self.handover.cpu_ids):
             self.move_to(Phase.DONE, EXIT_START_FAILED)
             return
+        self.time_limit.start()
         self.beats.last_sent = self.beats.usage_at = time.monotonic()  # registering was a sign of life
         self.move_to(Phase.RUNNING)
 
@@ -184,6 +190,9 @@ class SubAgent:
             self.task.escalate_kill()
             if self.task.has_exited():
                 self.move_to(Phase.DRAINING)
+            elif self.time_limit.is_just_reached():
+                log.info("task_time_limit_reached", time_limit_s=self.time_limit.limit_s)
+                self.task.stop(self.time_limit.reason)  # as a cancel stops it; the end carries the reason
         elif self.phase is Phase.DRAINING:
             self.task.escalate_kill()
             self.end = self.task.fixed_end()

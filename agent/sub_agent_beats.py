@@ -59,7 +59,8 @@ class Beats:
         offset = self.acked
         raw = output.read(offset, self.max_bytes) if output is not None and output.size > offset else b""
         beat = SubHeartbeat(sub_agent_id=self.sub_agent_id, task_id=self.task_id, offset=offset, **dict(self.usage),
-                            returncode=end.returncode if end else None, final_size=end.final_size if end else None)
+                            returncode=end.returncode if end else None, final_size=end.final_size if end else None,
+                            stop_reason=end.stop_reason if end else None)
         self.last_sent = time.monotonic()
         if raw:
             self.last_output_sent = self.last_sent

@@ -42,6 +42,7 @@ class TaskProcess:
         self.eof_deadline: Optional[float] = None  # set once no process of the task is left
         self.poll_interval_s = MIN_POLL_INTERVAL_S
         self.seen_size = 0
+        self.stop_reason: Optional[str] = None  # the sub-agent stopped the task itself (its time limit)
 
     def start(self, *, cwd: Path, env: dict[str, str], cpu_ids: list[int]) -> bool:
         """Start `bash script.sh` (the main agent wrote it) with its output going into the spool."""
@@ -93,14 +94,21 @@ class TaskProcess:
             self.eof_deadline = now + PIPE_DRAIN_S
         if not self.output.eof.is_set() and now < self.eof_deadline:
             return None
-        end = TaskEnd(self.returncode, self.output.size)
+        end = TaskEnd(self.returncode, self.output.size, self.stop_reason)
         log.info("task_output_complete", returncode=end.returncode, final_size=end.final_size,
-                 pipe_closed=self.output.eof.is_set())
+                 pipe_closed=self.output.eof.is_set(), stop_reason=end.stop_reason)
         return end
 
     def kill(self, reason: str) -> None:
         """SIGTERM the task's processes now, SIGKILL after the grace (escalate_kill)."""
         self.killer.request(reason)
+
+    def stop(self, reason: str) -> None:
+        """Stop the task as a cancel does, and fail it for reason (its end's stop_reason); nothing new
+        when a kill is already under way (a cancel came first: that is how it ends)."""
+        if self.killer.deadline is None:
+            self.stop_reason = reason
+            self.kill(reason)
 
     def escalate_kill(self) -> None:
         self.killer.escalate()

@@ -211,6 +211,9 @@ class SubHeartbeat(Message):
     gpus: GpuUsageList = []
     returncode: Optional[ReturnCode] = None
     final_size: Optional[Count] = None  # with returncode: total bytes of output the task produced
+    # With the end: the sub-agent stopped the task itself ("time limit of 2s reached"). The task then
+    # fails with this reason, whatever its return code. None from sub-agents older than the field.
+    stop_reason: Optional[str] = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _end_is_whole(self) -> "SubHeartbeat":

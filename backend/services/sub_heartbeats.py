@@ -43,6 +43,7 @@ from task_common import protocol_v1 as v1
 class _End:
     returncode: int
     final_size: int
+    stop_reason: Optional[str] = None  # the sub-agent stopped the task itself (its time limit): failed
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class _Beat:
 def handle_sub_heartbeat(beat: p.SubHeartbeat, body: bytes) -> p.SubHeartbeatReply:
     """A protocol 2 beat: usage (and the end) in `beat`, output from beat.offset in `body`."""
     agent_service.check_protocol_version(beat.protocol_version, beat.sub_agent_id)
-    end = _End(beat.returncode, beat.final_size) if beat.returncode is not None else None
+    end = _End(beat.returncode, beat.final_size, beat.stop_reason) if beat.returncode is not None else None
     return _handle(_Beat(beat.task_id, beat.sub_agent_id, [(beat.offset, body)], beat.usage(), end))
 
 
@@ -102,7 +103,7 @@ def _settle(beat: _Beat, size: int, storage_error: Optional[str]) -> tuple[bool,
             sub_output.fail_for_storage_error(task, storage_error)
         finished = beat.end is not None and (size >= beat.end.final_size or bool(storage_error))
         if finished:
-            _record_end(sub, task, beat.end.returncode)
+            _record_end(sub, task, beat.end)
         return finished, task.status
 
 
@@ -123,7 +124,9 @@ def _record_usage(sub: Agent, usage: p.ProcessUsage) -> None:
     sub.gpu_info = beat_buffer.sub_agent_gpu_info(main.gpu_info if main else None, usage.gpus)
 
 
-def _record_end(sub: Agent, task: Task, returncode: int) -> None:
-    task_service.finish_task(task, returncode)
+def _record_end(sub: Agent, task: Task, end: _End) -> None:
+    if end.stop_reason:  # stopped by its agent (time limit): failed for that, whatever bash returned
+        task_service.fail_task(task, end.stop_reason)
+    task_service.finish_task(task, end.returncode)
     agent_status.set_offline(sub, "its task ended")
     sub.available_cpu_cores = sub.cpu_cores  # holds no core now
