@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     MAX_SCRIPT_BYTES: Size = Field(1_000_000, description="Largest task script.")
     MAX_REQUEST_BYTES: Size = Field(16 * 1024 * 1024, description="Largest request body.")
     MAX_LOG_READ_BYTES: Size = Field(4 * 1024 * 1024, description="Most task-log bytes one read returns.")
+    USAGE_SAMPLES_MAX: Size = Field(
+        2000, description="A task keeps about this many resource-use samples (between this and twice this); "
+                          "a longer task's are thinned evenly.")
     # Each is a greenlet, not a thread (see app.py): agents keep one each; long polls and WebSockets hold theirs.
     SERVER_CONNECTIONS: Size = Field(
         4096, description="Open connections the server takes at once (gunicorn's worker_connections).")

@@ -31,7 +31,7 @@ from backend.extensions import db
 from backend.models import Agent, Task, TaskStatus
 from backend.services import agent_status
 from backend.services import agents as agent_service
-from backend.services import beat_buffer, last_heard, sub_output
+from backend.services import beat_buffer, last_heard, sub_output, task_readings
 from backend.services import tasks as task_service
 from backend.services.unit_of_work import unit_of_work
 from backend.utils.time import utcnow
@@ -83,6 +83,7 @@ def _handle(beat: _Beat) -> p.SubHeartbeatReply:
     status = sub_output.refuse_stranger(beat.task_id, beat.sub_agent_id)
     last_heard.hear_sub_agent(beat.sub_agent_id, beat.task_id)
     size, storage_error = sub_output.store(beat.task_id, beat.pieces)
+    task_readings.read_beat(beat.task_id, beat.pieces, beat.usage)
     finished = False
     if beat.end is not None or storage_error:
         finished, status = _settle(beat, size, storage_error)
@@ -129,4 +130,5 @@ def _record_end(sub: Agent, task: Task, end: _End) -> None:
         task_service.fail_task(task, end.stop_reason)
     task_service.finish_task(task, end.returncode)
     agent_status.set_offline(sub, "its task ended")
+    task_readings.forget(task.id)
     sub.available_cpu_cores = sub.cpu_cores  # holds no core now
