@@ -25,6 +25,14 @@ export type Health = Schemas['HealthOut']
 
 /** The create form sends every field (the server's defaults are not relied on). */
 export type TaskCreatePayload = Required<Schemas['TaskCreate']>
+/** openapi-typescript reads `params` (an object with patternProperties) as Record<string, never>, so its
+ * type is given here: placeholder name → its values. */
+export type TaskSweepPayload = Omit<Required<Schemas['TaskSweep']>, 'params'> & { params: Record<string, string[]> }
+/** A retry's overrides: only the fields to change; the rest is copied from the old task. */
+export type TaskRetryPayload = Schemas['TaskRetry']
+/** A retry's answer (the new task and the copies of its cascade), and its preview (the old ones). */
+export type RetryResult = Schemas['RetryOut']
+export type SweepResult = Schemas['SweepOut']
 export type TemplatePayload = Schemas['TemplateCreate']
 export type TemplateChanges = Schemas['TemplateUpdate']
 
@@ -139,6 +147,20 @@ export function getTask(id: number): Promise<Task> {
 
 export function createTask(payload: TaskCreatePayload): Promise<Task> {
   return request('POST', '/tasks', payload)
+}
+
+/** One task per combination of `params` values (the Cartesian product). */
+export function sweepTasks(payload: TaskSweepPayload): Promise<SweepResult> {
+  return request('POST', '/tasks/sweep', payload)
+}
+
+/** What a retry would re-create now: the task and the tasks that failed because of it. */
+export function getRetryPreview(id: number): Promise<RetryResult> {
+  return request('GET', `/tasks/${id}/retry-preview`)
+}
+
+export function retryTask(id: number, overrides: TaskRetryPayload): Promise<RetryResult> {
+  return request('POST', `/tasks/${id}/retry`, overrides)
 }
 
 export function cancelTask(id: number): Promise<Task> {

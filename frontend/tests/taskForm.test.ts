@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest'
-import { emptyTaskForm, findMissingDependencies, parseDependencyIds, validateTaskForm, type TaskForm } from '@/utils/taskForm'
+import type { Task } from '@/api'
+import {
+  emptyTaskForm,
+  findMissingDependencies,
+  isRetryable,
+  parseDependencyIds,
+  parseNotifyUrls,
+  retryOverrides,
+  taskToForm,
+  validateTaskForm,
+  type TaskForm,
+} from '@/utils/taskForm'
 
 function form(overrides: Partial<TaskForm> = {}): TaskForm {
   return { ...emptyTaskForm(), name: 'train', templateType: 'sft', script: 'echo hi', ...overrides }
@@ -32,7 +43,39 @@ describe('validateTaskForm', () => {
       gpu_count: 0,
       gpu_memory: 24 * 1024,
       depends_on: [1, 2],
+      env: {},
+      work_dir: null,
+      time_limit_s: 0,
+      notify: [],
     })
+  })
+
+  it('sends env, work dir, time limit and notify URLs', () => {
+    const { payload } = validateTaskForm(form({
+      env: [{ key: 'LR', value: '3e-4' }],
+      workDir: ' /data/run ',
+      timeLimit: '2h30m',
+      notify: 'https://hooks.example/x\n\n  feishu://token  \n',
+    }))
+    expect(payload).toMatchObject({
+      env: { LR: '3e-4' },
+      work_dir: '/data/run',
+      time_limit_s: 9000,
+      notify: ['https://hooks.example/x', 'feishu://token'],
+    })
+  })
+
+  it('refuses a bad env name, time limit or notify URL with a message for each', () => {
+    const { errors, payload } = validateTaskForm(form({
+      env: [{ key: 'CUDA_VISIBLE_DEVICES', value: '0' }],
+      timeLimit: 'two hours',
+      notify: 'example.com/hook',
+    }))
+    expect(payload).toBeNull()
+    expect(errors.env).toEqual({ key: 'taskForm.errors.envKeyReserved', params: { name: 'CUDA_VISIBLE_DEVICES' } })
+    expect(errors.timeLimit?.key).toBe('taskForm.errors.timeLimitInvalid')
+    expect(errors.notify).toEqual({ key: 'taskForm.errors.notifyInvalid', params: { urls: 'example.com/hook' } })
+    expect(validateTaskForm(form({ timeLimit: '4000d' })).errors.timeLimit?.key).toBe('taskForm.errors.timeLimitTooLong')
   })
 
   it('rejects a blank name, template and script', () => {
@@ -67,5 +110,55 @@ describe('findMissingDependencies', () => {
     const existing = new Set([1, 3])
     const missing = await findMissingDependencies([4, 1, 2, 3], async (id) => existing.has(id))
     expect(missing).toEqual([4, 2])
+  })
+})
+
+describe('parseNotifyUrls', () => {
+  it('takes one URL per line', () => {
+    expect(parseNotifyUrls(' https://a.example/h \nmailto://me:pw@example.com\nnot a url')).toEqual({
+      urls: ['https://a.example/h', 'mailto://me:pw@example.com'],
+      invalid: ['not a url'],
+    })
+  })
+})
+
+function task(overrides: Partial<Task> = {}): Task {
+  return {
+    id: 7, name: 'train', template_type: 'sft', priority: 2, depends_on: [3], status: 'failed',
+    created_time: '2026-11-27T08:00:00+00:00', script_content: 'python train.py', cpu_cores: 4, gpu_count: 1,
+    gpu_memory: 24 * 1024, start_time: null, end_time: null, execution_time: null, agent_id: null, sub_agent_id: null,
+    log_file: null, exit_code: 1, status_reason: 'exit code 1', gpu_ids: [], log_size: 0, agent_unreachable_since: null,
+    dependents: [8], env: { LR: '3e-4' }, work_dir: '/data', time_limit_s: 5400, notify: ['https://h.example/'],
+    retry_of: null, retried_as: null, progress: null,
+    ...overrides,
+  }
+}
+
+describe('taskToForm', () => {
+  it('fills the form with a task, so that sending it unchanged gives the same fields', () => {
+    const filled = taskToForm(task())
+    expect(filled).toMatchObject({ name: 'train', gpuMemoryGb: 24, dependsOn: '3', timeLimit: '1h30m', workDir: '/data' })
+    expect(validateTaskForm(filled).payload).toMatchObject({
+      env: { LR: '3e-4' }, work_dir: '/data', time_limit_s: 5400, notify: ['https://h.example/'], depends_on: [3],
+    })
+  })
+})
+
+describe('retryOverrides', () => {
+  it('sends only what the person changed, never the dependencies', () => {
+    const old = task({ gpu_memory: 1500 }) // shown rounded up to 2 GB: not a change
+    const filled = { ...taskToForm(old), script: 'python train.py --fixed', cpuCores: 8, dependsOn: '' }
+    const { payload } = validateTaskForm(filled)
+    expect(retryOverrides(payload!, old)).toEqual({ script_content: 'python train.py --fixed', cpu_cores: 8 })
+    expect(retryOverrides(validateTaskForm({ ...taskToForm(old), dependsOn: '' }).payload!, old)).toEqual({})
+  })
+})
+
+describe('isRetryable', () => {
+  it('is true for a failed or canceled task not retried yet', () => {
+    expect(isRetryable(task())).toBe(true)
+    expect(isRetryable(task({ status: 'canceled' }))).toBe(true)
+    expect(isRetryable(task({ retried_as: 9 }))).toBe(false)
+    expect(isRetryable(task({ status: 'completed' }))).toBe(false)
   })
 })

@@ -28,6 +28,14 @@ function task(overrides: Partial<Task> = {}): Task {
     gpu_ids: [],
     log_size: 0,
     agent_unreachable_since: null,
+    dependents: [],
+    env: {},
+    work_dir: null,
+    time_limit_s: 0,
+    notify: [],
+    retry_of: null,
+    retried_as: null,
+    progress: null,
     ...overrides,
   }
 }

@@ -1,7 +1,8 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
 import * as api from '@/api'
-import type { Task, TaskCreatePayload, TaskListQuery, TaskStatus } from '@/api'
+import type { RetryResult, Task, TaskCreatePayload, TaskListQuery, TaskRetryPayload, TaskStatus, TaskSweepPayload } from '@/api'
+import { isEnabled as notificationsOn, noticeTasks, unwatchTask, watchTasks, watchedIds } from '@/utils/desktopNotify'
 
 export interface TaskFilters {
   statuses: TaskStatus[]
@@ -11,6 +12,8 @@ export interface TaskFilters {
 }
 
 export const DEFAULT_PAGE_SIZE = 20
+/** Watched tasks off the current page looked up per poll (a few, in turn), for desktop notifications. */
+const WATCHED_PER_POLL = 5
 
 export function emptyFilters(): TaskFilters {
   return { statuses: [], name: '', templateType: '', script: '' }
@@ -38,6 +41,7 @@ export const useTasksStore = defineStore('tasks', () => {
   const detail = ref<Task | null>(null)
 
   const query = computed(() => buildTaskQuery(filters, page.value, pageSize.value))
+  let watchedCursor = 0
 
   async function fetchList(): Promise<void> {
     loading.value = true
@@ -45,6 +49,7 @@ export const useTasksStore = defineStore('tasks', () => {
       const result = await api.listTasks(query.value)
       items.value = result.items
       total.value = result.total
+      noticeTasks(result.items)
     } finally {
       loading.value = false
     }
@@ -66,12 +71,48 @@ export const useTasksStore = defineStore('tasks', () => {
 
   async function create(payload: TaskCreatePayload): Promise<Task> {
     const task = await api.createTask(payload)
+    watchTasks([task.id])
     await fetchList()
     return task
   }
 
+  async function sweep(payload: TaskSweepPayload): Promise<Task[]> {
+    const { items: created } = await api.sweepTasks(payload)
+    watchTasks(created.map((task) => task.id))
+    await fetchList()
+    return created
+  }
+
+  function retryPreview(id: number): Promise<RetryResult> {
+    return api.getRetryPreview(id)
+  }
+
+  async function retry(id: number, overrides: TaskRetryPayload): Promise<RetryResult> {
+    const result = await api.retryTask(id, overrides)
+    watchTasks([result.task.id, ...result.dependents.map((task) => task.id)])
+    await fetchList()
+    return result
+  }
+
+  /** Looks up a few watched tasks that the current page does not show, so their finish is noticed too. */
+  async function checkWatched(): Promise<void> {
+    if (!notificationsOn()) return
+    const shown = new Set(items.value.map((task) => task.id))
+    const others = watchedIds().filter((id) => !shown.has(id))
+    if (!others.length) return
+    const start = watchedCursor % others.length
+    const batch = [...others, ...others].slice(start, start + Math.min(WATCHED_PER_POLL, others.length))
+    watchedCursor = start + batch.length
+    const found = await Promise.all(batch.map((id) => api.getTask(id).catch((err: unknown) => {
+      if (err instanceof api.ApiError && err.status === 404) unwatchTask(id)
+      return null
+    })))
+    noticeTasks(found.filter((task): task is Task => task !== null))
+  }
+
   async function cancel(id: number): Promise<Task> {
     const task = await api.cancelTask(id)
+    unwatchTask(id) // the person knows: no notification for their own cancel
     replaceInList(task)
     if (detail.value?.id === id) detail.value = task
     return task
@@ -84,6 +125,7 @@ export const useTasksStore = defineStore('tasks', () => {
   async function refreshDetail(): Promise<void> {
     if (!detail.value) return
     const task = await api.getTask(detail.value.id)
+    noticeTasks([task], detail.value)
     if (detail.value?.id === task.id) detail.value = task
     replaceInList(task)
   }
@@ -106,6 +148,7 @@ export const useTasksStore = defineStore('tasks', () => {
 
   return {
     filters, page, pageSize, items, total, loading, detail, query,
-    fetchList, setFilters, setPage, setPageSize, create, cancel, openDetail, refreshDetail, taskExists,
+    fetchList, setFilters, setPage, setPageSize, create, sweep, retryPreview, retry, checkWatched, cancel, openDetail,
+    refreshDetail, taskExists,
   }
 })

@@ -1,5 +1,7 @@
 /** The new-task form: its shape, defaults and validation, kept free of Vue so it is easy to test. */
-import type { TaskCreatePayload } from '@/api'
+import type { Task, TaskCreatePayload, TaskRetryPayload, TaskSweepPayload } from '@/api'
+import { MAX_TIME_LIMIT_S, formatLimit, parseDuration } from '@/utils/duration'
+import { envRows, validateEnv, type EnvRow } from '@/utils/envVars'
 
 export const GPU_MEMORY_OPTIONS_GB = [0, 8, 16, 24, 40, 48, 80] as const
 export const MAX_NAME_LENGTH = 200
@@ -14,6 +16,12 @@ export interface TaskForm {
   gpuMemoryGb: number
   script: string
   dependsOn: string
+  env: EnvRow[]
+  workDir: string
+  /** A duration (`2h30m`); blank: no limit. */
+  timeLimit: string
+  /** URLs, one per line. */
+  notify: string
 }
 
 /** An i18n key plus its parameters, so the component decides the language. */
@@ -24,8 +32,40 @@ export interface FieldError {
 
 export type FieldErrors = Partial<Record<keyof TaskForm, FieldError>>
 
+/** What the new-task form sends: one task, or a sweep when the script has `{{name}}` placeholders. */
+export type TaskSubmission = { kind: 'task'; payload: TaskCreatePayload } | { kind: 'sweep'; payload: TaskSweepPayload }
+
 export function emptyTaskForm(): TaskForm {
-  return { name: '', templateType: '', priority: 3, cpuCores: 1, gpuCount: 0, gpuMemoryGb: 0, script: '', dependsOn: '' }
+  return {
+    name: '', templateType: '', priority: 3, cpuCores: 1, gpuCount: 0, gpuMemoryGb: 0, script: '', dependsOn: '',
+    env: [], workDir: '', timeLimit: '', notify: '',
+  }
+}
+
+/** The form filled in with a task's fields (to clone or retry it). GPU memory is rounded up to whole GB. */
+export function taskToForm(task: Task): TaskForm {
+  return {
+    name: task.name,
+    templateType: task.template_type,
+    priority: task.priority,
+    cpuCores: task.cpu_cores,
+    gpuCount: task.gpu_count,
+    gpuMemoryGb: Math.ceil(task.gpu_memory / MIB_PER_GB),
+    script: task.script_content,
+    dependsOn: task.depends_on.join(', '),
+    env: envRows(task.env),
+    workDir: task.work_dir ?? '',
+    timeLimit: formatLimit(task.time_limit_s),
+    notify: task.notify.join('\n'),
+  }
+}
+
+const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/\S+$/
+
+/** "one URL per line" → the URLs; lines that are not `scheme://...` are reported. */
+export function parseNotifyUrls(text: string): { urls: string[]; invalid: string[] } {
+  const lines = text.split(/\s*\n\s*/).map((line) => line.trim()).filter(Boolean)
+  return { urls: lines.filter((l) => URL_LIKE.test(l)), invalid: lines.filter((l) => !URL_LIKE.test(l)) }
 }
 
 /** Splits "3, 5，7" into ids; anything that is not a positive whole number is reported as invalid. */
@@ -67,6 +107,13 @@ export function validateTaskForm(form: TaskForm): { errors: FieldErrors; payload
   if (deps.invalid.length) {
     errors.dependsOn = { key: 'taskForm.errors.dependencyInvalid', params: { ids: deps.invalid.join(', ') } }
   }
+  const env = validateEnv(form.env)
+  if (env.error) errors.env = env.error
+  const timeLimit = parseDuration(form.timeLimit)
+  if (timeLimit === null) errors.timeLimit = { key: 'taskForm.errors.timeLimitInvalid' }
+  else if (timeLimit > MAX_TIME_LIMIT_S) errors.timeLimit = { key: 'taskForm.errors.timeLimitTooLong' }
+  const notify = parseNotifyUrls(form.notify)
+  if (notify.invalid.length) errors.notify = { key: 'taskForm.errors.notifyInvalid', params: { urls: notify.invalid.join(', ') } }
   if (Object.keys(errors).length) return { errors, payload: null }
   return {
     errors,
@@ -79,8 +126,35 @@ export function validateTaskForm(form: TaskForm): { errors: FieldErrors; payload
       gpu_count: form.gpuCount as number,
       gpu_memory: form.gpuMemoryGb * MIB_PER_GB,
       depends_on: deps.ids,
+      env: env.env,
+      work_dir: form.workDir.trim() || null,
+      time_limit_s: timeLimit ?? 0,
+      notify: notify.urls,
     },
   }
+}
+
+/** A failed or canceled task that was not retried yet may be retried (with its cascade). */
+export function isRetryable(task: Task): boolean {
+  return (task.status === 'failed' || task.status === 'canceled') && task.retried_as === null
+}
+
+const RETRY_FIELDS = [
+  'name', 'template_type', 'script_content', 'priority', 'cpu_cores', 'gpu_count', 'gpu_memory',
+  'env', 'work_dir', 'time_limit_s', 'notify',
+] as const
+
+/** The fields of `payload` that differ from `task`: a retry's overrides (its dependencies are rewired by
+ * the server, so they are never sent). */
+export function retryOverrides(payload: TaskCreatePayload, task: Task): TaskRetryPayload {
+  const overrides: Record<string, unknown> = {}
+  for (const field of RETRY_FIELDS) {
+    const same = field === 'gpu_memory'
+      ? payload.gpu_memory === Math.ceil(task.gpu_memory / MIB_PER_GB) * MIB_PER_GB // the form's rounding
+      : JSON.stringify(payload[field]) === JSON.stringify(task[field])
+    if (!same) overrides[field] = payload[field]
+  }
+  return overrides as TaskRetryPayload
 }
 
 /** Asks `exists` about every id (in parallel) and returns those that do not exist, in input order. */
