@@ -185,16 +185,17 @@ class SubAgent:
 
     def step(self) -> None:
         """RUNNING: watch for bash's exit. DRAINING: fix the end once nothing of the task is left and
-        the pipe is drained (also in end.json, for a sub-agent that delivers after this one)."""
-        if self.phase is Phase.RUNNING:
+        the pipe is drained (also in end.json, for a sub-agent that delivers after this one). DRAINING
+        starts in the tick that saw bash exit: a task that left nothing behind reports its end at once
+        (not a poll interval later: that wait was most of a dependency link's extra time)."""
+        if self.phase in (Phase.RUNNING, Phase.DRAINING):
             self.task.escalate_kill()
-            if self.task.has_exited():
-                self.move_to(Phase.DRAINING)
-            elif self.time_limit.is_just_reached():
-                log.info("task_time_limit_reached", time_limit_s=self.time_limit.limit_s)
-                self.task.stop(self.time_limit.reason)  # as a cancel stops it; the end carries the reason
-        elif self.phase is Phase.DRAINING:
-            self.task.escalate_kill()
+        if self.phase is Phase.RUNNING and self.task.has_exited():
+            self.move_to(Phase.DRAINING)
+        elif self.phase is Phase.RUNNING and self.time_limit.is_just_reached():
+            log.info("task_time_limit_reached", time_limit_s=self.time_limit.limit_s)
+            self.task.stop(self.time_limit.reason)  # as a cancel stops it; the end carries the reason
+        if self.phase is Phase.DRAINING:
             self.end = self.task.fixed_end()
             if self.end is not None:
                 self.spool.write_end(self.end)

@@ -134,8 +134,8 @@ class TaskProcess:
             self.poll_interval_s = min(MAX_POLL_INTERVAL_S, self.poll_interval_s * 1.5)
         if self.exit_fd is not None and self.returncode is None:
             select.select([self.exit_fd], [], [], self.poll_interval_s)
-        elif self.eof_deadline is None and self.output is not None and not self.output.eof.is_set():
-            self.output.eof.wait(self.poll_interval_s)  # the pipe's last bytes
+        elif self.output is not None and not self.output.eof.is_set():
+            self.output.eof.wait(self.poll_interval_s)  # the pipe's last bytes: wakes as they arrive
         else:
             time.sleep(self.poll_interval_s)
 
