@@ -2,6 +2,7 @@
 #   make run    install everything, build the web UI, start the server + a local main agent
 #   make test   install everything (incl. Debian's chromium for UI tests) and run every test
 # An agent-only box: make install-agent, then .venv/bin/python setup_master_agent.py --server URL
+# `make install` (so `make run` too) also puts the `tq` command in $(VENV)/bin/ (pyproject.toml).
 # Steps run only when their inputs changed (stamp files): a second `make run` starts at once.
 PY ?= python3
 VENV ?= .venv
@@ -28,7 +29,7 @@ $(VENV)/.installed-agent: requirements-agent.txt constraints.txt | $(VPY)
 	$(VPY) -m pip install -q -r requirements-agent.txt -c constraints.txt
 	@touch $@
 
-$(VENV)/.installed-runtime: requirements.txt requirements-agent.txt constraints.txt | $(VPY)
+$(VENV)/.installed-runtime: requirements.txt requirements-agent.txt requirements-client.txt constraints.txt | $(VPY)
 	$(VPY) -m pip install -q -r requirements.txt -c constraints.txt
 	@touch $@ $(VENV)/.installed-agent
 
@@ -36,9 +37,14 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-runtime
 	$(VPY) -m pip install -q -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
+# tq in the venv's bin/: the client package, editable; its dependencies came with requirements.txt
+$(VENV)/.installed-client: pyproject.toml $(VENV)/.installed-runtime
+	$(VPY) -m pip install -q --no-deps -e .
+	@touch $@
+
 install-agent: preflight-agent $(VENV)/.installed-agent
-install: preflight $(VENV)/.installed-runtime
-install-dev: preflight $(VENV)/.installed-dev
+install: preflight $(VENV)/.installed-runtime $(VENV)/.installed-client
+install-dev: preflight $(VENV)/.installed-dev $(VENV)/.installed-client
 
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
