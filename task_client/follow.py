@@ -24,10 +24,11 @@ CHUNK_BYTES = 64 * 1024
 def iter_log_bytes(transport: Transport, task_id: int, *, offset: int = 0, follow: bool = False,
                    reconnect_for_s: float = RECONNECT_FOR_S) -> Iterator[bytes]:
     """The stored log from `offset`: up to its end now, or (follow) until the task's last byte."""
-    end, lost_since = None, None  # end: the last byte's offset + 1, once known
+    end, lost_since, answered = None, None, False  # end: the last byte's offset + 1, once known
     while end is None or offset < end:
         try:
             for chunk, size, complete in _read_from(transport, task_id, offset, follow):
+                answered = True
                 if end is None and (complete or not follow):
                     end = size
                 offset += len(chunk)
@@ -36,7 +37,7 @@ def iter_log_bytes(transport: Transport, task_id: int, *, offset: int = 0, follo
             lost_since = None
         except ServerUnreachable:
             lost_since = lost_since or time.monotonic()
-            if (end is None and not follow) or time.monotonic() - lost_since > reconnect_for_s:
+            if not answered or time.monotonic() - lost_since > reconnect_for_s:  # resume only what began
                 raise
             time.sleep(RECONNECT_DELAY_S)
 
