@@ -290,7 +290,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The stored log as bytes, as far as it is stored now: a download, sent in pieces, of any size. */
+        /**
+         * The stored log as bytes, as far as it is stored now: a download, sent in pieces, of any size.
+         * @description <br/>Following a task: ask again from X-Log-Size with `wait_s` until X-Log-Complete is true.
+         */
         get: operations["tasks_get_task_log_raw_tasks__int_task_id__log_raw_get"];
         put?: never;
         post?: never;
@@ -326,6 +329,23 @@ export interface paths {
         };
         /** What a retry would re-create now: the task and its cascade, as they are (nothing changes). */
         get: operations["tasks_preview_retry_tasks__int_task_id__retry_preview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The task's resource use over its life, from its sub-agent's heartbeats (a few thousand samples at most). */
+        get: operations["tasks_get_task_usage_tasks__int_task_id__usage_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -525,6 +545,16 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
+        /** GpuHistoryOut */
+        GpuHistoryOut: {
+            /** Index */
+            index: number;
+            /**
+             * Utilization
+             * @description percent, highest per tenth of the last 10 minutes' sixtieths, oldest first; null: no reading
+             */
+            utilization: (number | null)[];
+        };
         /**
          * GpuInfo
          * @description One GPU as NVML (or the simulator) sees it. Memory in MiB, utilization in percent.
@@ -562,6 +592,38 @@ export interface components {
              * @default
              */
             uuid?: string;
+        };
+        /** GpuReservationOut */
+        GpuReservationOut: {
+            /** Index */
+            index: number;
+            /**
+             * Reserved Mib
+             * @description memory promised to the tasks placed on it (0 for whole-GPU holders)
+             */
+            reserved_mib: number;
+            /**
+             * Task Ids
+             * @description the tasks placed on it
+             */
+            task_ids: number[];
+            /**
+             * Whole
+             * @description held whole by a task that asked for no memory size (gpu_memory 0)
+             */
+            whole: boolean;
+        };
+        /** GpuSampleOut */
+        GpuSampleOut: {
+            /** Index */
+            index: number;
+            /** Memory Used Mib */
+            memory_used_mib: number;
+            /**
+             * Utilization
+             * @description percent
+             */
+            utilization: number;
         };
         /** HealthOut */
         HealthOut: {
@@ -636,8 +698,18 @@ export interface components {
              * @description a draining main agent takes no new tasks; its running ones finish
              */
             draining: boolean;
+            /**
+             * Gpu History
+             * @description each GPU's utilisation over the last 10 minutes
+             */
+            gpu_history: components["schemas"]["GpuHistoryOut"][];
             /** Gpu Info */
             gpu_info: components["schemas"]["AgentGpu"][];
+            /**
+             * Gpu Reservations
+             * @description the GPUs held by tasks placed here
+             */
+            gpu_reservations: components["schemas"]["GpuReservationOut"][];
             /** Hostname */
             hostname: string;
             /** Id */
@@ -819,6 +891,37 @@ export interface components {
              * @default 0
              */
             memory_used_mib?: number;
+        };
+        /**
+         * ProgressOut
+         * @description Read from the task's latest progress bar (tqdm's format) or a line ending in a bare percent.
+         */
+        ProgressOut: {
+            /**
+             * Current
+             * @description units done (null for a bare percent)
+             */
+            current: number | null;
+            /**
+             * Eta S
+             * @description seconds left, as the bar estimates
+             */
+            eta_s: number | null;
+            /** Percent */
+            percent: number | null;
+            /**
+             * Rate
+             * @description units per second
+             */
+            rate: number | null;
+            /** Total */
+            total: number | null;
+            /**
+             * Updated Time
+             * Format: date-time
+             * @description when the server read it
+             */
+            updated_time: string;
         };
         /** RegisterMain */
         RegisterMain: {
@@ -1163,6 +1266,8 @@ export interface components {
              * @description 1 = most urgent
              */
             priority: number;
+            /** @description from its output's latest progress bar; null: none seen */
+            progress: components["schemas"]["ProgressOut"] | null;
             /**
              * Retried As
              * @description the task that retries this one
@@ -1336,9 +1441,11 @@ export interface components {
             notify?: string[];
             /**
              * Params
-             * @description placeholder name -> its values; each task also gets its values as env entries
+             * @description placeholder name ([A-Za-z_][A-Za-z0-9_]*) -> its values; each task also gets its values as env entries of that name
              */
-            params: Record<string, never>;
+            params: {
+                [key: string]: string[];
+            };
             /**
              * Priority
              * @description 1 = most urgent
@@ -1402,6 +1509,28 @@ export interface components {
              * @default null
              */
             script_content?: string | null;
+        };
+        /** UsageOut */
+        UsageOut: {
+            /**
+             * Samples
+             * @description oldest first; thinned evenly as the task runs long
+             */
+            samples: components["schemas"]["UsageSampleOut"][];
+        };
+        /** UsageSampleOut */
+        UsageSampleOut: {
+            /** Cpu Percent */
+            cpu_percent: number;
+            /** Gpus */
+            gpus: components["schemas"]["GpuSampleOut"][];
+            /** Memory Mib */
+            memory_mib: number;
+            /**
+             * Time
+             * Format: date-time
+             */
+            time: string;
         };
     };
     responses: never;
@@ -1528,6 +1657,7 @@ export interface operations {
                 gpus?: string[];
                 returncode?: number | null;
                 final_size?: number | null;
+                stop_reason?: string | null;
             };
             header?: never;
             path?: never;
@@ -2420,7 +2550,12 @@ export interface operations {
     };
     tasks_get_task_log_raw_tasks__int_task_id__log_raw_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the first byte to send */
+                offset?: number;
+                /** @description with nothing past `offset` yet, hold the answer up to this long for new output or the task's end (a follower's long poll) */
+                wait_s?: number;
+            };
             header?: never;
             path: {
                 task_id: number;
@@ -2429,9 +2564,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The stored log, byte for byte (output that is not UTF-8 included). */
+            /** @description The stored log, byte for byte (output that is not UTF-8 included), from `offset` to its end now. */
             200: {
                 headers: {
+                    /** @description `true`: the task has ended and no byte will follow X-Log-Size */
+                    "X-Log-Complete"?: "true" | "false";
+                    /** @description the log's size when read: the bytes sent end there (resume from it) */
+                    "X-Log-Size"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2587,6 +2726,55 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    tasks_get_task_usage_tasks__int_task_id__usage_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

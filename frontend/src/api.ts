@@ -25,9 +25,8 @@ export type Health = Schemas['HealthOut']
 
 /** The create form sends every field (the server's defaults are not relied on). */
 export type TaskCreatePayload = Required<Schemas['TaskCreate']>
-/** openapi-typescript reads `params` (an object with patternProperties) as Record<string, never>, so its
- * type is given here: placeholder name → its values. */
-export type TaskSweepPayload = Omit<Required<Schemas['TaskSweep']>, 'params'> & { params: Record<string, string[]> }
+/** A sweep: the create fields plus `params` (placeholder name → its values). */
+export type TaskSweepPayload = Required<Schemas['TaskSweep']>
 /** A retry's overrides: only the fields to change; the rest is copied from the old task. */
 export type TaskRetryPayload = Schemas['TaskRetry']
 /** A retry's answer (the new task and the copies of its cascade), and its preview (the old ones). */
