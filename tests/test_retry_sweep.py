@@ -145,3 +145,21 @@ def test_run_settings_are_kept_and_shown(shared_client):
     assert {k: shared_client.task(task["id"])[k] for k in fields} == fields
     assert (task["retry_of"], task["retried_as"], task["dependents"]) == (None, None, [])
     wait_for(lambda: shared_client.post(f"/api/tasks/{task['id']}/cancel").status_code == 200)
+
+
+def test_the_graph_of_a_task_holds_its_whole_chain_both_ways(shared_client):
+    api = shared_client
+    root = api.create_task("exit 0", cpu_cores=10_000)
+    left = api.create_task("echo", depends_on=[root["id"]])
+    right = api.create_task("echo", depends_on=[root["id"]])
+    join = api.create_task("echo", depends_on=[left["id"], right["id"]])
+    unrelated = api.create_task("echo", cpu_cores=10_000)
+    graph = api.get(f"/api/tasks/{left['id']}/graph").json()
+    assert [n["id"] for n in graph["nodes"]] == [root["id"], left["id"], join["id"]]  # ancestors and descendants
+    assert graph["edges"] == [{"from": root["id"], "to": left["id"]}, {"from": left["id"], "to": join["id"]}]
+    whole = api.get(f"/api/tasks/{root['id']}/graph").json()
+    assert {n["id"] for n in whole["nodes"]} == {root["id"], left["id"], right["id"], join["id"]}
+    assert len(whole["edges"]) == 4 and not whole["truncated"]
+    assert whole["nodes"][0] == {"id": root["id"], "name": "t", "status": "waiting"}
+    assert api.get(f"/api/tasks/{unrelated['id']}/graph").json()["edges"] == []
+    assert api.get("/api/tasks/999999/graph").status_code == 404

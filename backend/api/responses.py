@@ -24,7 +24,7 @@ class Out(BaseModel):
 
 def to_json(model: type[BaseModel], data: Any) -> Any:
     """`data` validated as `model` and dumped to JSON types: what the route sends is what the document says."""
-    return model.model_validate(data).model_dump(mode="json")
+    return model.model_validate(data).model_dump(mode="json", by_alias=True)
 
 
 class ErrorBody(BaseModel):
@@ -135,6 +135,23 @@ class UsageSampleOut(Out):
 
 class UsageOut(Out):
     samples: list[UsageSampleOut] = Field(description="oldest first; thinned evenly as the task runs long")
+
+
+class GraphNodeOut(Out):
+    id: int
+    name: str
+    status: TaskStatus
+
+
+class GraphEdgeOut(Out):
+    from_: int = Field(alias="from", description="must complete before `to` runs")
+    to: int
+
+
+class TaskGraphOut(Out):
+    nodes: list[GraphNodeOut]
+    edges: list[GraphEdgeOut]
+    truncated: bool = Field(description="the chain has more tasks than the graph holds (500)")
 
 
 class TemplateOut(Out):

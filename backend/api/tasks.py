@@ -8,14 +8,14 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.api.responses import (
-    LogSliceOut, RetryOut, SweepOut, TaskOut, TaskPage, UsageOut, answers, to_json,
+    LogSliceOut, RetryOut, SweepOut, TaskGraphOut, TaskOut, TaskPage, UsageOut, answers, to_json,
 )
 from backend.api.schemas import Name, NonBlank, TaskPath, TaskRunSettings, check_env
 from backend.models import Task, TaskStatus
 from backend.services import logs as log_service
 from backend.services import raw_logs as raw_log_service
 from backend.services import retries as retry_service
-from backend.services import task_readings
+from backend.services import task_graph, task_readings
 from backend.services import sweeps as sweep_service
 from backend.services import task_views
 from backend.services import tasks as task_service
@@ -172,6 +172,12 @@ def get_task_usage(path: TaskPath):
     """The task's resource use over its life, from its sub-agent's heartbeats (a few thousand samples at most)."""
     task_service.get_task_by_id(path.task_id)
     return jsonify(to_json(UsageOut, {"samples": task_readings.usage_of(path.task_id)}))
+
+
+@bp.get("/tasks/<int:task_id>/graph", responses=answers({200: TaskGraphOut}, 404))
+def get_task_graph(path: TaskPath):
+    """The task's chain: every task it depends on and every task that depends on it, transitively."""
+    return jsonify(to_json(TaskGraphOut, task_graph.chain_of(path.task_id)))
 
 
 @bp.get("/tasks/<int:task_id>/log", responses=answers({200: LogSliceOut}, 404))

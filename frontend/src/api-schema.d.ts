@@ -263,6 +263,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{task_id}/graph": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The task's chain: every task it depends on and every task that depends on it, transitively. */
+        get: operations["tasks_get_task_graph_tasks__int_task_id__graph_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{task_id}/log": {
         parameters: {
             query?: never;
@@ -624,6 +641,24 @@ export interface components {
              * @description percent
              */
             utilization: number;
+        };
+        /** GraphEdgeOut */
+        GraphEdgeOut: {
+            /**
+             * From
+             * @description must complete before `to` runs
+             */
+            from: number;
+            /** To */
+            to: number;
+        };
+        /** GraphNodeOut */
+        GraphNodeOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            status: components["schemas"]["TaskStatus"];
         };
         /** HealthOut */
         HealthOut: {
@@ -1193,6 +1228,18 @@ export interface components {
              * @default null
              */
             work_dir?: string | null;
+        };
+        /** TaskGraphOut */
+        TaskGraphOut: {
+            /** Edges */
+            edges: components["schemas"]["GraphEdgeOut"][];
+            /** Nodes */
+            nodes: components["schemas"]["GraphNodeOut"][];
+            /**
+             * Truncated
+             * @description the chain has more tasks than the graph holds (500)
+             */
+            truncated: boolean;
         };
         /** TaskOut */
         TaskOut: {
@@ -2484,6 +2531,55 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    tasks_get_task_graph_tasks__int_task_id__graph_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskGraphOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
