@@ -136,8 +136,11 @@ def _wait_all(ctx: click.Context, task_ids: tuple[int, ...], timeout) -> list[Ta
         if done:
             return tasks
         if deadline is not None and time.monotonic() >= deadline:
-            raise click.ClickException(f"timed out; still unfinished: "
-                                       + ", ".join(f"{t['id']} ({t['status']})" for t in tasks if t["status"] not in FINISHED))
+            _show_progress(tasks, True)
+            timed_out = click.ClickException("timed out; still unfinished: " + ", ".join(
+                f"{t['id']} ({t['status']})" for t in tasks if t["status"] not in FINISHED))
+            timed_out.exit_code = WAIT_TIMEOUT_EXIT
+            raise timed_out
         time.sleep(WAIT_POLL_S)
 
 

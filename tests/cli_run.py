@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from typing import Optional
@@ -30,3 +31,22 @@ def tq(url: Optional[str], *args: str, stdin: bytes = b"", timeout_s: float = 60
 def tq_popen(url: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "task_client", *args], cwd=ROOT, env=tq_env(url),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def tq_on_a_terminal(url: str, *args: str, timeout_s: float = 60) -> tuple[int, bytes]:
+    """`tq ARGS` with stdout and stderr on a pseudo-terminal, as in a person's shell: (exit code, output)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "task_client", *args], cwd=ROOT, env=tq_env(url),
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal's other end closed: the command has exited
+            break
+        if not data:
+            break
+        out += data
+    os.close(master)
+    return proc.wait(timeout_s), out

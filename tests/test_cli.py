@@ -3,15 +3,13 @@ ls and show for people and for scripts, cancel, retry, agents, the help and ever
 from __future__ import annotations
 
 import json
-import os
-import pty
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from tests.cli_run import ROOT, tq, tq_env
+from tests.cli_run import ROOT, tq, tq_env, tq_on_a_terminal
 from tests.conftest import AgentProcess, ServerProcess, _kill_leftover_task_processes, free_port
 from tests.helpers import Api, wait_for
 
@@ -101,20 +99,8 @@ def test_ls_prints_a_plain_table_that_fits_the_width(cli_server, api: Api):
 
 def test_ls_colours_the_status_on_a_terminal(cli_server, api: Api):
     api.create_task("echo x", name="coloured")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "task_client", "ls"], cwd=ROOT, env=tq_env(cli_server.url),
-                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the pty's other end closed
-            break
-        if not data:
-            break
-        out += data
-    assert proc.wait(30) == 0 and b"\x1b[" in out and b"coloured" in out
+    code, out = tq_on_a_terminal(cli_server.url, "ls")
+    assert code == 0 and b"\x1b[" in out and b"coloured" in out
 
 
 def test_ls_json_and_filters(cli_server, api: Api, agent):
