@@ -22,6 +22,8 @@ WAIT_POLL_S = 1.0
 WAIT_TIMEOUT_EXIT = 124  # as timeout(1)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 task_id_argument = click.argument("task_id", metavar="ID", type=TASK_ID, shell_complete=complete_task_ids)
+task_ids_argument = click.argument("task_ids", metavar="ID...", nargs=-1, required=True, type=TASK_ID,
+                                   shell_complete=complete_task_ids)
 
 
 class TqGroup(click.Group):
@@ -108,7 +110,7 @@ def logs(ctx: click.Context, task_id: int, follow: bool, tail) -> None:
 
 
 @cli.command()
-@click.argument("task_ids", metavar="ID...", nargs=-1, required=True, type=TASK_ID, shell_complete=complete_task_ids)
+@task_ids_argument
 @click.option("--timeout", type=Duration(), metavar="DURATION",
               help=f"Give up after this long (exit code {WAIT_TIMEOUT_EXIT}): seconds, or 90s, 45m, 2h30m.")
 @click.pass_context
@@ -157,7 +159,7 @@ def _show_progress(tasks: list[Task], done: bool) -> None:
 
 
 @cli.command()
-@click.argument("task_ids", metavar="ID...", nargs=-1, required=True, type=TASK_ID, shell_complete=complete_task_ids)
+@task_ids_argument
 @click.pass_context
 def cancel(ctx: click.Context, task_ids: tuple[int, ...]) -> None:
     """Cancel tasks.
