@@ -100,7 +100,8 @@ def show(ctx: click.Context, task_id: int, as_json: bool) -> None:
 def logs(ctx: click.Context, task_id: int, follow: bool, tail) -> None:
     """Print a task's output, byte for byte.
 
-    The output is printed exactly as it was written: colours, \\r and invalid UTF-8 included. With -f a lost connection or a restarted server is waited out and the output resumes where it stopped."""
+    The output is printed exactly as it was written: colours, \\r and invalid UTF-8 included. With -f
+    a lost connection or a restarted server is waited out and the output resumes where it stopped."""
     client = client_of(ctx)
     offset = 0 if tail is None else max(0, client.get(task_id)["log_size"] - tail)
     out = click.get_binary_stream("stdout")
