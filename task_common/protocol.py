@@ -117,6 +117,7 @@ class TaskAssignment(Message):
     env: dict[str, str] = {}  # the task's own variables, set before the system's (TASK_*, CUDA_*)
     work_dir: Optional[str] = None  # absolute, or relative to the agent's --work-dir; None: that dir
     time_limit_s: int = 0  # stop the task's tree (as a cancel does) and fail it after this; 0 = none
+    gpu_count: int = 0  # what it asked for: a Slurm agent asks Slurm for as many (gpu_ids stay empty)
 
 
 class TaskReport(Message):
@@ -142,6 +143,10 @@ class MainHeartbeat(Message):
     # Set while the agent cannot write where it must ("disk full on <name>: <path>"): shown on the agent,
     # and no task is handed to it until it clears. None from agents older than the field.
     disk_problem: Optional[str] = Field(default=None, max_length=1000)
+    # Set by a main agent that hands its tasks to Slurm (--executor slurm): how many more tasks it
+    # takes now (--slurm-max-jobs less its jobs). Any task fits it, whatever its cores and GPUs: Slurm
+    # places them (gpu_ids stay empty). None: a local agent, whose cores and GPUs are its room.
+    slurm_slots: Optional[Count] = None
 
 
 class MainHeartbeatReply(Message):
@@ -214,6 +219,9 @@ class SubHeartbeat(Message):
     # With the end: the sub-agent stopped the task itself ("time limit of 2s reached"). The task then
     # fails with this reason, whatever its return code. None from sub-agents older than the field.
     stop_reason: Optional[str] = Field(default=None, max_length=2000)
+    # While the task runs: why it is not running yet ("Slurm: PENDING (Resources)"), shown as its
+    # status_reason; "" clears it. Sent when it changes; None: no news (and from older sub-agents).
+    queue_note: Optional[str] = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _end_is_whole(self) -> "SubHeartbeat":

@@ -27,7 +27,7 @@ EXAMPLES = [
     p.RegisterSubReply(sub_agent_id="s1", log_size=10, cancel=False, heartbeat_interval_s=1.0),
     p.SubHeartbeat(sub_agent_id="s1", task_id=7, offset=3, cpu_usage=150.0, memory_used_mib=12.5, memory_usage=0.1,
                    gpus=[p.ProcessGpuUsage(index=0, memory_used=5, utilization=3.0)], returncode=-9, final_size=7,
-                   stop_reason="time limit of 2s reached"),
+                   stop_reason="time limit of 2s reached", queue_note="Slurm: PENDING (Resources)"),
     p.SubHeartbeatReply(log_size=7, cancel=True, finished=False, next_interval_s=1.0),
     v1.SubHeartbeatV1(sub_agent_id="s1", task_id=7, usage=p.ProcessUsage(
         cpu_usage=150.0, memory_used_mib=12.5, memory_usage=0.1,

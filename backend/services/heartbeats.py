@@ -47,11 +47,11 @@ def _settle_and_assign(msg: p.MainHeartbeat, interval: float, deadline: float,
         placed = scheduler.placed_tasks(agent.id)  # read once: reconcile and capacity both use it
         start, kill = _reconcile_placements(agent, msg, placed)
         refused = {r.task_id for r in msg.rejected}  # not handed straight back to the agent that refused it
-        start += _assign(agent, refused, placed)  # also sets available_cpu_cores
+        start += _assign(agent, refused, placed, msg.slurm_slots)  # also sets available_cpu_cores
     while not start and time.monotonic() < deadline:
         work.wait(deadline - time.monotonic())
         with unit_of_work():
-            start = _assign(db.session.get(Agent, msg.agent_id), refused)
+            start = _assign(db.session.get(Agent, msg.agent_id), refused, slurm_slots=msg.slurm_slots)
     return p.MainHeartbeatReply(start=start, kill_task_ids=kill, next_interval_s=interval)
 
 
@@ -112,25 +112,37 @@ def _handle_refusal(agent: Agent, task: Task, reason: str) -> None:
         task_service.transition(task, TaskStatus.WAITING, f"agent {agent.id} did not start it: {reason}")
 
 
-def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None) -> list[p.TaskAssignment]:
+def _assign(agent: Agent, skip: set[int], placed: Optional[list[Task]] = None,
+            slurm_slots: Optional[int] = None) -> list[p.TaskAssignment]:
     """Hand over every waiting task that fits (find_task_for_agent), recording where it runs, and
     set the agent's available_cpu_cores. A draining agent gets nothing, nor one whose disk is full
-    (its tasks wait until it clears, or go elsewhere); its free room is still shown."""
+    (its tasks wait until it clears, or go elsewhere); its free room is still shown. A Slurm agent
+    (slurm_slots) takes the first waiting tasks, as many as it has slots: Slurm places them."""
+    if slurm_slots is not None:
+        found = [] if agent.draining or agent.disk_problem else \
+            scheduler.find_tasks_for_slots(min(slurm_slots, MAX_TASKS_PER_REPLY), skip)
+        agent.available_cpu_cores = max(slurm_slots - len(found), 0)
+        return [_place(agent, task, gpu_ids) for task, gpu_ids in found]
     cap = scheduler.capacity_of(agent, placed)
     found = [] if agent.draining or agent.disk_problem else \
         scheduler.find_task_for_agent(agent, cap, MAX_TASKS_PER_REPLY, skip)
     out = []
     for task, gpu_ids in found:
-        task_service.transition(task, TaskStatus.RUNNING, None)
-        placements.place(task, agent.id, gpu_ids)
-        last_heard.hear_task(task.id)
-        log.info("task_assigned", task_id=task.id, agent_id=agent.id, gpu_ids=gpu_ids, cpu_cores=task.cpu_cores)
-        out.append(_assignment(task))
+        out.append(_place(agent, task, gpu_ids))
     agent.available_cpu_cores = max(cap.free_cores, 0)
     return out
+
+
+def _place(agent: Agent, task: Task, gpu_ids: list[int]) -> p.TaskAssignment:
+    task_service.transition(task, TaskStatus.RUNNING, None)
+    placements.place(task, agent.id, gpu_ids)
+    last_heard.hear_task(task.id)
+    log.info("task_assigned", task_id=task.id, agent_id=agent.id, gpu_ids=gpu_ids, cpu_cores=task.cpu_cores)
+    return _assignment(task)
 
 
 def _assignment(task: Task) -> p.TaskAssignment:
     return p.TaskAssignment(task_id=task.id, name=task.name, script_content=task.script_content,
                             cpu_cores=task.cpu_cores, gpu_ids=list(task.gpu_ids or []), gpu_memory=task.gpu_memory,
-                            env=dict(task.env or {}), work_dir=task.work_dir, time_limit_s=task.time_limit_s or 0)
+                            env=dict(task.env or {}), work_dir=task.work_dir, time_limit_s=task.time_limit_s or 0,
+                            gpu_count=task.gpu_count)

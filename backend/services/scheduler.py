@@ -15,6 +15,7 @@ from backend.extensions import db
 from backend.models import Agent, Task
 from backend.services import reservations, task_queue
 from backend.services.capacity import Capacity, Hold, Request, gpu_slots
+from task_common.protocol import INT64_MAX
 
 SCAN_BATCH = 16  # rows per fetch: most heartbeats take the first few candidates (bench: scale)
 MAX_SCAN = 2000
@@ -55,6 +56,20 @@ def _candidates(cap: Capacity) -> Iterator[Task]:
         query = task_queue.candidates(free_cores=cap.free_cores, max_gpus=max_gpus, max_mib=max_mib)
     yield from db.session.scalars(query.options(lazyload(Task.dependency_links))
                                   .execution_options(yield_per=SCAN_BATCH))
+
+
+def find_tasks_for_slots(limit: int, skip: Iterable[int] = ()) -> list[tuple[Task, list[int]]]:
+    """For a Slurm agent: the first `limit` waiting tasks in the queue's order, whatever they ask for
+    (Slurm places them: no GPU ids), except those in `skip`. Room kept elsewhere is no concern of it."""
+    if limit <= 0:
+        return []
+    skip = set(skip)
+    query = task_queue.candidates(free_cores=INT64_MAX, max_gpus=INT64_MAX, max_mib=INT64_MAX)
+    chosen = []
+    for task in db.session.scalars(query.options(lazyload(Task.dependency_links)).limit(limit + len(skip))):
+        if task.id not in skip and len(chosen) < limit:
+            chosen.append((task, []))
+    return chosen
 
 
 def find_task_for_agent(agent: Agent, cap: Capacity, limit: int,

@@ -55,13 +55,15 @@ class _Beat:
     pieces: list[tuple[int, bytes]]  # (offset in the task's log, bytes)
     usage: Optional[p.ProcessUsage]  # None: not reported (a protocol 1 upload)
     end: Optional[_End]
+    queue_note: Optional[str] = None  # why the task does not run yet (Slurm); "" clears it; None: no news
 
 
 def handle_sub_heartbeat(beat: p.SubHeartbeat, body: bytes) -> p.SubHeartbeatReply:
     """A protocol 2 beat: usage (and the end) in `beat`, output from beat.offset in `body`."""
     agent_service.check_protocol_version(beat.protocol_version, beat.sub_agent_id)
     end = _End(beat.returncode, beat.final_size, beat.stop_reason) if beat.returncode is not None else None
-    return _handle(_Beat(beat.task_id, beat.sub_agent_id, [(beat.offset, body)], beat.usage(), end))
+    return _handle(_Beat(beat.task_id, beat.sub_agent_id, [(beat.offset, body)], beat.usage(), end,
+                         beat.queue_note))
 
 
 def handle_v1_heartbeat(msg: v1.SubHeartbeatV1) -> p.SubHeartbeatReply:
@@ -89,6 +91,8 @@ def _handle(beat: _Beat) -> p.SubHeartbeatReply:
         finished, status = _settle(beat, size, storage_error)
     elif beat.usage is not None:
         beat_buffer.record(beat_buffer.Beat(beat.sub_agent_id, utcnow(), beat.usage))
+    if beat.queue_note is not None and not finished:
+        status = _record_queue_note(beat)
     return p.SubHeartbeatReply(log_size=size, cancel=not finished and status != TaskStatus.RUNNING.value,
                                finished=finished, next_interval_s=current_app.config["SUB_HEARTBEAT_INTERVAL_S"])
 
@@ -106,6 +110,16 @@ def _settle(beat: _Beat, size: int, storage_error: Optional[str]) -> tuple[bool,
         if finished:
             _record_end(sub, task, beat.end)
         return finished, task.status
+
+
+def _record_queue_note(beat: _Beat) -> str:
+    """A running task's status_reason is its executor's word on why it does not run yet (a Slurm job
+    pending: "Slurm: PENDING (Resources)"); sent only when it changes, so one small write then."""
+    with unit_of_work():
+        _, task = _get_sub_and_task(beat)
+        if task.status == TaskStatus.RUNNING.value:
+            task_service.note_running(task, beat.queue_note or None)
+        return task.status
 
 
 def _get_sub_and_task(beat: _Beat) -> tuple[Agent, Task]:

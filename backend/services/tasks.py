@@ -58,6 +58,14 @@ def transition(task: Task, new: TaskStatus, reason: Optional[str] = None) -> Non
         _fail_dependents(task, new)
 
 
+def note_running(task: Task, reason: Optional[str]) -> None:
+    """A running task's status_reason, for people: why it does not run yet where its agent put it
+    (a Slurm job pending); None clears it. Its status stays running."""
+    if task.status_reason != reason:
+        task.status_reason = reason
+        log.info("task_status_noted", task_id=task.id, status=task.status, reason=reason)
+
+
 def dependents_of(task_id: int) -> list[Task]:
     # the ids first: most tasks have no dependents, and loading none as objects still cost ~0.5 ms
     ids = list(db.session.scalars(select(TaskDependency.task_id).where(TaskDependency.depends_on_id == task_id)))

@@ -843,6 +843,11 @@ export interface components {
              */
             running_task_ids?: number[];
             /**
+             * Slurm Slots
+             * @default null
+             */
+            slurm_slots?: number | null;
+            /**
              * Wait S
              * @default 0
              */
@@ -1145,6 +1150,11 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
+            /**
+             * Gpu Count
+             * @default 0
+             */
+            gpu_count?: number;
             /**
              * Gpu Ids
              * @default []
@@ -1705,6 +1715,7 @@ export interface operations {
                 returncode?: number | null;
                 final_size?: number | null;
                 stop_reason?: string | null;
+                queue_note?: string | null;
             };
             header?: never;
             path?: never;
