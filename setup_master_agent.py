@@ -3,6 +3,7 @@
     python setup_master_agent.py --server http://HOST:5000 [--name NAME] [--cpu-cores N]
         [--work-dir DIR] [--simulate-gpus COUNTxMIB] [--state-dir DIR] [--token TOKEN]
         [--kill-grace-s S] [--log-level LEVEL]
+        [--executor slurm [--slurm-partition P] [--slurm-account A] [--slurm-option ARG]... [--slurm-max-jobs N]]
 
 A bad flag (or a blank TASK_SYSTEM_TOKEN) stops it with one line naming it, exit code 2; so does a
 state dir another main agent holds (same --name, or same --state-dir), naming that agent's pid.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ from urllib.parse import urlparse
 
 from agent.main_agent import AgentError, MainAgent, MainAgentConfig
 from agent.resource_util import ResourceUtil, parse_simulated_gpus
+from agent.slurm import DEFAULT_MAX_JOBS, SlurmSettings
 from agent.state import StateDirInUse, lock_state_dir
 from task_common.logging import configure_logging
 
@@ -100,7 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="send new task output at most this often")
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_slurm_arguments(parser)
     args = parser.parse_args(argv)
+    if args.executor == "slurm" and shutil.which("sbatch") is None:
+        parser.error("--executor slurm: sbatch is not on PATH (run the agent on a Slurm login node)")
     if args.token is None:
         args.token = os.environ.get("TASK_SYSTEM_TOKEN")
         if args.token is not None and not args.token.strip():
@@ -112,6 +118,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if problem:
             parser.error(f"{flag} {path}: {problem}")
     return args
+
+
+def _add_slurm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=["local", "slurm"], default="local",
+                        help="run tasks here (local) or hand each to sbatch (slurm; on a login node)")
+    parser.add_argument("--slurm-partition", type=_not_blank, default=None, help="sbatch --partition")
+    parser.add_argument("--slurm-account", type=_not_blank, default=None, help="sbatch --account")
+    parser.add_argument("--slurm-option", action="append", default=[], metavar="ARG",
+                        help="another sbatch argument, e.g. --slurm-option=--qos=high (repeatable)")
+    parser.add_argument("--slurm-max-jobs", type=_non_negative(int), default=DEFAULT_MAX_JOBS,
+                        help=f"tasks submitted to Slurm at once (default {DEFAULT_MAX_JOBS})")
+
+
+def _slurm_settings(args: argparse.Namespace) -> SlurmSettings | None:
+    if args.executor != "slurm":
+        return None
+    return SlurmSettings(partition=args.slurm_partition, account=args.slurm_account,
+                         options=list(args.slurm_option), max_jobs=args.slurm_max_jobs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"main agent {args.name!r}: logs in {log_file}")
     resources = ResourceUtil(simulate_gpus=parse_simulated_gpus(args.simulate_gpus)
                              if args.simulate_gpus else None)
+    slurm = _slurm_settings(args)
+    cores = args.cpu_cores if args.cpu_cores is not None else resources.get_cpu_core_count()
     config = MainAgentConfig(
-        server_url=args.server, name=args.name,
-        cpu_cores=args.cpu_cores if args.cpu_cores is not None else resources.get_cpu_core_count(),
+        server_url=args.server, name=args.name, cpu_cores=slurm.max_jobs if slurm else cores,
         work_dir=work_dir, state_dir=state_dir, token=args.token,
         kill_grace_s=args.kill_grace_s, output_flush_s=args.output_flush_s,
-        log_level=args.log_level, log_file=log_file)
+        log_level=args.log_level, log_file=log_file, slurm=slurm)
     try:
         MainAgent(config, resources, lock_fd=lock_fd).run()
     except AgentError as exc:

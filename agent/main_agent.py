@@ -28,6 +28,7 @@ from agent.main_agent_subs import SubAgentSteps
 from agent.cpu_limits import usable_cpu_ids
 from agent.resource_util import ResourceUtil
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
+from agent.slurm import SlurmSettings, free_slots
 from agent.state import STATE_FILE_NAME, AgentState
 from agent.sub_agent_process import CpuPool, SubAgentTable
 from task_common.protocol import MainHeartbeat, MainHeartbeatReply, RegisterMain, TaskReport
@@ -56,6 +57,7 @@ class MainAgentConfig:
     output_flush_s: float = 0.2
     log_level: str = "INFO"
     log_file: Path = Path()
+    slurm: Optional[SlurmSettings] = None  # --executor slurm: tasks become Slurm jobs; cpu_cores = max jobs
 
 
 class MainAgent(SubAgentSteps):
@@ -71,7 +73,7 @@ class MainAgent(SubAgentSteps):
         self.disk = DiskWatch(config.name, [config.state_dir, config.work_dir])
         self.sub_agent_logs = SubAgentLogs(config.state_dir / "logs", [
             task_id for memory in (self.state.current, *self.state.other_servers.values()) for task_id in memory.tasks])
-        self.cpus = CpuPool(usable_cpu_ids()[:config.cpu_cores])
+        self.cpus = CpuPool([] if config.slurm else usable_cpu_ids()[:config.cpu_cores])  # Slurm pins its own
         self.subs = SubAgentTable(self.state)
         self.started = 0  # sub-agents the last start_assigned started
         self.reply: Optional[MainHeartbeatReply] = None
@@ -256,12 +258,13 @@ class MainAgent(SubAgentSteps):
             died=[TaskReport(task_id=t, reason=r) for t, r in self.state.current.died.items()],
             rejected=[TaskReport(task_id=t, reason=r) for t, r in self.state.current.rejected.items()],
             wait_s=min(self.interval_s, 60.0) if self.has_free_capacity() else 0.0,
-            disk_problem=self.disk.problem)
+            disk_problem=self.disk.problem, slurm_slots=free_slots(self.config.slurm, len(self.subs.all())))
 
     def has_free_capacity(self) -> bool:
+        slots = free_slots(self.config.slurm, len(self.subs.all()))  # a Slurm agent's room: a count of jobs
         if self.stopping:
             return False
-        return self.subs.cores_held() < self.config.cpu_cores
+        return slots > 0 if slots is not None else self.subs.cores_held() < self.config.cpu_cores
 
     def start_assigned(self) -> None:
         """A sub-agent per new hand-over; one we must not run is refused, and the refusal reported."""

@@ -19,7 +19,9 @@ from typing import Optional
 import structlog
 
 from agent import process_tree
+from agent import slurm
 from agent.output_spool import OutputSpool
+from agent.slurm_job import recorded_job_id
 from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool
 from agent.state import TaskRecord
 from agent.sub_agent import EXIT_FINISHED, EXIT_REFUSED, Handover, SubAgentConfig
@@ -148,7 +150,7 @@ class SubAgentSteps:
         c = self.config
         return SubAgentConfig(server_url=c.server_url, state_dir=c.state_dir, work_dir=c.work_dir,
                               token=c.token, kill_grace_s=c.kill_grace_s, output_flush_s=c.output_flush_s,
-                              log_level=c.log_level)
+                              log_level=c.log_level, slurm=c.slurm)
 
     def forget_in_child(self) -> None:
         """In a freshly forked sub-agent: let go of what belongs to the main agent."""
@@ -187,29 +189,53 @@ class SubAgentSteps:
         reason = describe_sub_agent_exit(returncode)
         if server_id is None:  # another server's: it never hears from us again, its lease settles it
             self.state.current.died[record.task_id] = reason
+        if self.config.slurm is not None:
+            self.cancel_lost_job(record, spool, logger)
+            return
         sent = kill_lost_task(record, spool.read_pgid(), self.subs.child_pids())
         logger.info("task_kill_sent", task_id=record.task_id, signal="SIGKILL", processes=sent)
         logger.error("sub_agent_exited", task_id=record.task_id, returncode=returncode, reason=reason)
 
+    def cancel_lost_job(self, record: TaskRecord, spool: Spool, logger) -> None:
+        """A Slurm task whose sub-agent cannot be followed up: its job must not run on unreported."""
+        job_id = recorded_job_id(spool)
+        try:
+            if job_id is not None:
+                slurm.cancel(job_id)
+        except slurm.SlurmUnavailable as exc:
+            logger.warning("slurm_unavailable", task_id=record.task_id, error=str(exc))
+        logger.error("sub_agent_exited", task_id=record.task_id, slurm_job_id=job_id,
+                     reason=self.state.current.died.get(record.task_id))
+
+    def can_follow_up(self, record: TaskRecord, returncode: Optional[int], spool: Spool) -> bool:
+        """A Slurm job: while its id is in the spool (an adoption after the main agent's own restart,
+        returncode None, counts against no limit). Else: its end and all its output are in the spool."""
+        if self.config.slurm is not None:
+            return recorded_job_id(spool) is not None and (returncode is None or record.deliveries < MAX_DELIVERIES)
+        end = spool.read_end()
+        return end is not None and record.deliveries < MAX_DELIVERIES \
+            and OutputSpool.reopen(spool.dir, end.final_size).size == end.final_size
+
     def redeliver(self, sub: SubAgentProcess, returncode: Optional[int], spool: Spool) -> bool:
-        """Its task is over and the rest of its output in the spool: a sub-agent (same id) delivers it.
-        False when there is nothing to deliver from, or after MAX_DELIVERIES."""
-        record, end = sub.record, spool.read_end()
-        if end is None or record.deliveries >= MAX_DELIVERIES \
-                or OutputSpool.reopen(spool.dir, end.final_size).size != end.final_size:
+        """Its task is over and the rest of its output in the spool: a sub-agent (same id) delivers it;
+        or its Slurm job is followed by a sub-agent (same id) that adopts it (can_follow_up)."""
+        record = sub.record
+        if not self.can_follow_up(record, returncode, spool):
             return False
         if self.stop_signals > 1:
             return True  # killing everything: the record stays in the state file, the next run delivers
         task = TaskAssignment(task_id=record.task_id, name="", script_content="", cpu_cores=record.cpu_cores,
                               gpu_ids=record.gpu_ids)
         handover = Handover(sub_agent_id=record.sub_agent_id, main_agent_id=self.state.current.agent_id or "",
-                            task=task, heartbeat_interval_s=self.sub_interval_s, deliver_only=True)
+                            task=task, heartbeat_interval_s=self.sub_interval_s,
+                            deliver_only=self.config.slurm is None, adopt_job=self.config.slurm is not None)
         try:
             pid = fork_sub_agent(self.sub_agent_config(), handover, self.resources, self.forget_in_child)
         except OSError as exc:
             log.error("sub_agent_spawn_failed", task_id=record.task_id, error=str(exc))
             return False
-        record.pid, record.create_time, record.deliveries = pid, process_create_time(pid), record.deliveries + 1
+        record.pid, record.create_time = pid, process_create_time(pid)
+        record.deliveries += returncode is not None or self.config.slurm is None
         self.cpus.claim(record.cpu_ids)
         self.subs.add(SubAgentProcess(record))
         self.state_changed = True

@@ -30,6 +30,8 @@ import structlog
 
 from agent.resource_util import ResourceUtil
 from agent.server_client import ServerClient, ServerRejected, ServerUnavailable
+from agent.slurm import SlurmSettings
+from agent.slurm_job import SlurmJob
 from agent.spool import OUTCOME_FINISHED, OUTCOME_REFUSED, Spool, TaskEnd
 from agent.sub_agent_beats import OUTPUT_FLUSH_INTERVAL_S, Beats
 from agent.sub_agent_phase import Phase, check_transition
@@ -66,6 +68,7 @@ class SubAgentConfig:
     output_flush_s: float = OUTPUT_FLUSH_INTERVAL_S
     log_level: str = "INFO"
     log_file: Path = Path()
+    slurm: Optional[SlurmSettings] = None  # --executor slurm: each task is a Slurm job (agent/slurm_job.py)
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Handover:
     cpu_ids: list[int] = field(default_factory=list)  # cores to pin the task to; [] = no pinning
     heartbeat_interval_s: float = 1.0
     deliver_only: bool = False  # the task ended under an earlier sub-agent: send what its spool holds
+    adopt_job: bool = False  # its Slurm job was submitted by an earlier sub-agent: follow it (by its id)
 
 
 class SubAgent:
@@ -86,11 +90,12 @@ class SubAgent:
         self.client = ServerClient(config.server_url, config.token, max_delay_s=HEARTBEAT_RETRY_MAX_DELAY_S,
                                    retry_for_s=RETRY_WINDOW_S)
         self.spool = Spool(config.state_dir, handover.sub_agent_id)
-        self.task = TaskProcess(self.spool, handover.sub_agent_id, config.kill_grace_s)
+        self.task = SlurmJob(self.spool, config.slurm, handover.task) if config.slurm else \
+            TaskProcess(self.spool, handover.sub_agent_id, config.kill_grace_s)
         self.beats = Beats(self.client, handover.sub_agent_id, handover.task.task_id,
                            interval_s=handover.heartbeat_interval_s, flush_s=config.output_flush_s)
         self.stop = StopRequest()
-        self.time_limit = TimeLimit(handover.task.time_limit_s)
+        self.time_limit = TimeLimit(0 if config.slurm else handover.task.time_limit_s)  # Slurm: --time
         self.phase = Phase.STARTING
         self.end: Optional[TaskEnd] = None  # fixed once the task is over and its output all in the spool
         self.exit_code: Optional[int] = None  # set with DONE
@@ -123,8 +128,11 @@ class SubAgent:
 
     def begin(self) -> None:
         """Register and start the task, or take up an earlier sub-agent's delivery."""
-        if self.handover.deliver_only:
+        if self.handover.deliver_only or (self.handover.adopt_job and self.spool.read_end() is not None):
             self.resume_delivery()
+            return
+        if self.handover.adopt_job:
+            self.adopt_job()
             return
         reply = self.register()
         if reply is None:
@@ -181,6 +189,15 @@ class SubAgent:
         log.info("sub_agent_delivery_resumed", offset=self.beats.acked, final_size=end.final_size)
         self.move_to(Phase.REPORTING)
 
+    def adopt_job(self) -> None:
+        """Follow the Slurm job an earlier sub-agent of this task submitted; output from the server's size."""
+        if not self.task.adopt():
+            log.error("task_output_lost", reason="the spool holds no Slurm job id")
+            self.move_to(Phase.DONE, EXIT_START_FAILED)
+            return
+        self.beats.last_sent = time.monotonic()
+        self.move_to(Phase.RUNNING)
+
     # -- RUNNING, DRAINING, REPORTING -------------------------------------------------------------
 
     def step(self) -> None:
@@ -206,6 +223,7 @@ class SubAgent:
         apply the reply: its size, cancel and finished."""
         if self.end is None and self.beats.is_usage_due():
             self.beats.set_usage(self.task.usage(self.resources, self.handover.task.gpu_ids))
+        self.beats.set_queue_note(self.task.queue_note)
         try:
             with self.stop.server_call():
                 reply = self.beats.send(self.task.output, self.end)

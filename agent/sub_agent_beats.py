@@ -38,6 +38,13 @@ class Beats:
         self.has_sent_end = False  # a beat with the end got its answer (not finished yet: output missing)
         self.usage, self.usage_at = ProcessUsage(), float("-inf")
         self.last_sent = self.last_output_sent = float("-inf")
+        self.queue_note: Optional[str] = None  # the note to send (None: no news), until a reply came
+        self.queue_note_sent: Optional[str] = None
+
+    def set_queue_note(self, note: Optional[str]) -> None:
+        """Why the task does not run yet (a Slurm job's pending reason); sent once per change."""
+        if note is not None and note != self.queue_note_sent:
+            self.queue_note = note
 
     def is_due(self, size: int, end: Optional[TaskEnd]) -> bool:
         if self.backlog or (end is not None and not self.has_sent_end):
@@ -60,7 +67,7 @@ class Beats:
         raw = output.read(offset, self.max_bytes) if output is not None and output.size > offset else b""
         beat = SubHeartbeat(sub_agent_id=self.sub_agent_id, task_id=self.task_id, offset=offset, **dict(self.usage),
                             returncode=end.returncode if end else None, final_size=end.final_size if end else None,
-                            stop_reason=end.stop_reason if end else None)
+                            stop_reason=end.stop_reason if end else None, queue_note=self.queue_note)
         self.last_sent = time.monotonic()
         if raw:
             self.last_output_sent = self.last_sent
@@ -71,6 +78,8 @@ class Beats:
                         pending_bytes=(output.size if output else 0) - self.acked)
             return None
         log.debug("sub_heartbeat_sent", offset=offset, sent_bytes=len(raw), acked=reply.log_size)
+        if beat.queue_note is not None:
+            self.queue_note_sent, self.queue_note = beat.queue_note, None
         self.backlog = len(raw) == self.max_bytes and reply.log_size > offset
         self.has_sent_end = end is not None
         self.interval_s = reply.next_interval_s

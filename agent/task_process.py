@@ -31,6 +31,8 @@ PIPE_DRAIN_S = 2.0  # after the task's last process: time for the pipe's last by
 
 
 class TaskProcess:
+    queue_note: Optional[str] = None  # why it does not run yet: only a Slurm job has one (agent/slurm_job.py)
+
     def __init__(self, spool: Spool, sub_agent_id: str, kill_grace_s: float):
         self.spool = spool
         self.killer = TaskKiller(marker=sub_agent_id, grace_s=kill_grace_s)
