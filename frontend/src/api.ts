@@ -19,8 +19,14 @@ export type LogSlice = Schemas['LogSliceOut']
 export type Template = Schemas['TemplateOut']
 export type GpuInfo = Schemas['AgentGpu']
 export type MainAgent = Schemas['MainAgentOut']
-/** A main agent (with its `sub_agents`) or a sub-agent (without). */
-export type Agent = Schemas['AgentOut'] & Partial<Pick<MainAgent, 'sub_agents'>>
+/** A main agent (with its `sub_agents`, GPU reservations and history) or a sub-agent (without). */
+export type Agent = Schemas['AgentOut'] & Partial<Pick<MainAgent, 'sub_agents' | 'gpu_reservations' | 'gpu_history'>>
+export type GpuReservation = Schemas['GpuReservationOut']
+export type GpuHistory = Schemas['GpuHistoryOut']
+export type TaskProgress = Schemas['ProgressOut']
+export type TaskUsage = Schemas['UsageOut']
+export type UsageSample = Schemas['UsageSampleOut']
+export type TaskGraph = Schemas['TaskGraphOut']
 export type Health = Schemas['HealthOut']
 
 /** The create form sends every field (the server's defaults are not relied on). */
@@ -164,6 +170,16 @@ export function retryTask(id: number, overrides: TaskRetryPayload): Promise<Retr
 
 export function cancelTask(id: number): Promise<Task> {
   return request('POST', `/tasks/${id}/cancel`)
+}
+
+/** The task's resource samples (CPU, memory, GPUs), oldest first. */
+export function getTaskUsage(id: number): Promise<TaskUsage> {
+  return request('GET', `/tasks/${id}/usage`)
+}
+
+/** The task's chain: its ancestors and descendants, with their statuses. */
+export function getTaskGraph(id: number): Promise<TaskGraph> {
+  return request('GET', `/tasks/${id}/graph`)
 }
 
 /** Reads stored output: either the last `tail` bytes, or `limit` bytes from `offset`. */
