@@ -72,6 +72,34 @@ describe('AgentCard', () => {
   })
 })
 
+describe('AgentCard GPU reservations', () => {
+  const mountCard = (a: Agent) => mount(AgentCard, { props: { agent: a }, global: { plugins: [i18n] } })
+
+  it('shows reserved memory, whole GPUs and their tasks as links that open them', async () => {
+    const wrapper = mountCard(agent({
+      gpu_reservations: [
+        { index: 0, reserved_mib: 40960, whole: false, task_ids: [11, 12] },
+        { index: 1, reserved_mib: 0, whole: true, task_ids: [13] },
+      ],
+      gpu_history: [{ index: 0, utilization: [null, 10, 80] }],
+    }))
+    const bars = wrapper.findAll('[data-testid="gpu-bar"]')
+    expect(bars[0].get('[data-testid="gpu-reserved"]').text()).toBe('reserved 40.0 GiB')
+    expect(bars[0].get('[data-testid="gpu-holders"]').text()).toBe('#11, #12')
+    expect(bars[1].get('[data-testid="gpu-reserved"]').text()).toBe('whole GPU')
+    expect(bars[1].attributes('data-whole')).toBe('true')
+    expect(bars[0].get('[data-testid="gpu-sparkline"]').attributes('data-readings')).toBe('2')
+    expect(bars[1].find('[data-testid="gpu-sparkline"]').exists()).toBe(false)
+    await bars[1].get('[data-testid="task-link-13"]').trigger('click')
+    expect(wrapper.emitted('open-task')).toEqual([[13]])
+  })
+
+  it('shows no reservation row for a GPU nobody holds', () => {
+    const wrapper = mountCard(agent({ gpu_reservations: [] }))
+    expect(wrapper.find('[data-testid="gpu-reservation"]').exists()).toBe(false)
+  })
+})
+
 describe('AgentCard actions', () => {
   const mountCard = (a: Agent) => mount(AgentCard, { props: { agent: a }, global: { plugins: [i18n] } })
   const shown = (wrapper: ReturnType<typeof mountCard>) =>
