@@ -133,8 +133,9 @@ def test_agent_card_shows_gpu_reservations_of_a_shared_and_a_whole_gpu_task(page
     expect(whole_bar).to_have_attribute("data-whole", "true")
     expect(whole_bar.get_by_test_id("gpu-reserved")).to_have_text("whole GPU")
     expect(whole_bar.get_by_test_id("gpu-holders")).to_have_text(f"#{whole['id']}")
-    if any(any(v is not None for v in h["utilization"]) for h in _main_agent(api)["gpu_history"]):
-        expect(card.get_by_test_id("gpu-sparkline").first).to_be_visible()
+    # the simulated GPUs read 0 % each heartbeat: a flat line, but readings, so a sparkline is drawn
+    wait_for(lambda: any(v is not None for h in _main_agent(api)["gpu_history"] for v in h["utilization"]), 10)
+    expect(card.get_by_test_id("gpu-sparkline").first).to_be_visible()
     screenshot(page, artifacts / "agents-gpu-reservations.png")
 
     whole_bar.get_by_test_id(f"task-link-{whole['id']}").click()
