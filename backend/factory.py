@@ -10,13 +10,12 @@ from typing import Any, Optional
 import structlog
 from flask import g, request
 from flask_openapi3 import Info, OpenAPI
-from sqlalchemy import event
 
 from backend import models  # noqa: F401 (every table on db.metadata)
 from backend.api.errors import register_error_handlers, validation_error_response
 from backend.api.responses import ErrorResponse
 from backend.extensions import db, migrate, sock
-from backend.services import notifications, schema
+from backend.services import database, notifications, schema
 from task_common.logging import configure_logging
 from config import load_config
 
@@ -32,7 +31,8 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
     settings.setdefault("SQLALCHEMY_DATABASE_URI", settings["DATABASE_URL"])
     # Requests past the pool size wait for a connection; a unit of work takes its connection before the
     # write lock (services/unit_of_work.py), so the lock holder never waits for one.
-    settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": settings["DB_POOL_SIZE"], "max_overflow": 0})
+    settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                        database.engine_options(settings["SQLALCHEMY_DATABASE_URI"], settings["DB_POOL_SIZE"]))
     settings["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
     settings["SYSTEM_LOG_FILE"] = str(configure_logging("server", data_dir / "logs" / "system", settings["LOG_LEVEL"]))
 
@@ -47,8 +47,7 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(schema.MIGRATIONS_DIR))  # `flask db ...` (backend/migrations/README.md)
     with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            _configure_sqlite(db.engine)
+        database.configure_engine(db.engine)  # SQLite's pragmas; psycopg's waits under gevent
     _register_routes(app)
     register_error_handlers(app)
     _register_request_context(app)
@@ -56,17 +55,6 @@ def create_app(config: Optional[dict[str, Any]] = None) -> OpenAPI:
         _start_liveness_thread(app)
         notifications.start(app)
     return app
-
-
-def _configure_sqlite(engine) -> None:
-    @event.listens_for(engine, "connect")
-    def set_pragmas(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    engine.dispose()  # connections made before the listener existed get the pragmas too
 
 
 def _register_routes(app: OpenAPI) -> None:

@@ -33,7 +33,8 @@ class RawStatement:
         """(SQL in the driver's placeholder style, the parameter names in order for a positional style)."""
         key = (dialect.name, dialect.driver, dialect.paramstyle)
         if key not in self._compiled:
-            compiled = self.statement.compile(dialect=dialect)
+            # for_executemany: no implicit RETURNING on PostgreSQL, since no caller reads generated ids
+            compiled = self.statement.compile(dialect=dialect, for_executemany=True)
             self._compiled[key] = (str(compiled), list(compiled.positiontup) if compiled.positiontup else None)
         return self._compiled[key]
 

@@ -1,8 +1,9 @@
 """The database schema: brought to this release's head at every start (Alembic, backend/migrations/).
 
 At head, a start costs one read of alembic_version. Otherwise a SQLite database that holds tables is
-first copied to `<data-dir>/backups/`, then every pending revision runs in one transaction, so a failed
-upgrade changes nothing. A first-release database (tables, no alembic_version) upgrades from nothing: the
+first copied to `<data-dir>/backups/` (PostgreSQL: not copied; the log says how, with pg_dump), then every
+pending revision runs in one transaction (DDL included, on both databases), so a failed upgrade changes
+nothing. A first-release database (tables, no alembic_version) upgrades from nothing: the
 baseline revision makes only what it lacks. A revision this code does not know (a newer release wrote
 it) is refused before anything is written.
 """
@@ -23,6 +24,8 @@ from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+from backend.services import database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -69,7 +72,7 @@ def _upgrade(connection: Connection, data_dir: Path) -> None:
         raise SchemaError(f"schema revision {current} is not one this task_system knows (its latest is {head}): "
                           f"a newer release wrote it; upgrade task_system to open this database")
     tables = inspect(connection).get_table_names()
-    backup = _backup_sqlite(connection.engine.url, data_dir, current, head) if tables else None
+    backup = _backup(connection.engine.url, data_dir, current, head) if tables else None
     started = time.monotonic()
     config = alembic_config()
     config.attributes["connection"] = connection
@@ -87,7 +90,7 @@ def _migration_engine(url: str) -> Engine:
     each CREATE/ALTER), so that the whole upgrade commits or rolls back as one."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, poolclass=NullPool)
+        return create_engine(parsed, poolclass=NullPool, connect_args=database.connect_args(parsed))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, poolclass=NullPool, connect_args={"timeout": 30})
@@ -103,9 +106,14 @@ def _migration_engine(url: str) -> Engine:
     return engine
 
 
-def _backup_sqlite(url: URL, data_dir: Path, current: Optional[str], head: str) -> Optional[Path]:
-    """Copy a SQLite database aside before its schema changes."""
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+def _backup(url: URL, data_dir: Path, current: Optional[str], head: str) -> Optional[Path]:
+    """Copy a SQLite database aside before its schema changes; for PostgreSQL, say how to (pg_dump)."""
+    if url.get_backend_name() != "sqlite":
+        log.warning("database_backup_skipped", from_revision=current, to_revision=head,
+                    reason="the server copies only SQLite databases; back up PostgreSQL with pg_dump",
+                    command=database.backup_command(url))
+        return None
+    if not url.database or url.database == ":memory:":
         return None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = data_dir / "backups" / f"task_system-before-{head}-{stamp}.db"

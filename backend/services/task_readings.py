@@ -32,7 +32,8 @@ log = structlog.get_logger()
 _tasks, _samples = Task.__table__, UsageSample.__table__
 _SET_PROGRESS = RawStatement(update(_tasks).where(_tasks.c.id == bindparam("task_id"))
                              .values(progress=bindparam("new_progress")))
-_ADD_SAMPLE = RawStatement(insert(_samples))
+# Every column but the id, which the database assigns (PostgreSQL refuses an explicit NULL there).
+_ADD_SAMPLE = RawStatement(insert(_samples).values({c.name: bindparam(c.name) for c in _samples.c if c.name != "id"}))
 _THIN = RawStatement(delete(_samples).where(_samples.c.task_id == bindparam("task_id"),
                                             _samples.c.seq % bindparam("stride") != literal(0)))
 
@@ -120,7 +121,7 @@ def flush() -> int:
                 {"task_id": t, "new_progress": progress_to_db(p)} for t, p in batch.progress.items()])
         if batch.samples:
             _ADD_SAMPLE.executemany(cursor, dialect, [
-                {**s, "id": None, "time": time_to_db(s["time"]), "gpus": gpus_to_db(s["gpus"])} for s in batch.samples])
+                {**s, "time": time_to_db(s["time"]), "gpus": gpus_to_db(s["gpus"])} for s in batch.samples])
         for task_id, stride in batch.thin.items():
             _THIN.execute(cursor, dialect, {"task_id": task_id, "stride": stride})
     return len(batch.progress) + len(batch.samples)

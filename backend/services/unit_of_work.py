@@ -14,10 +14,9 @@ session's own bookkeeping costs ~5x the SQL there. Use the ORM everywhere else.
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from backend.extensions import db
 
@@ -60,12 +59,13 @@ def _commit(keep_loaded: bool) -> None:
 
 
 @contextmanager
-def raw_unit_of_work() -> Iterator[sqlite3.Connection]:
-    """Hold the write lock around a pooled sqlite3 connection; commit at the end, roll back on error.
-    Not inside unit_of_work(): its session may hold SQLite's write lock that this connection waits for."""
+def raw_unit_of_work() -> Iterator[Any]:
+    """Hold the write lock around a pooled DB-API connection (sqlite3's or psycopg's); commit at the end,
+    roll back on error. Not inside unit_of_work(): its session may hold the write lock (SQLite) or the
+    row locks (PostgreSQL) that this connection would wait for."""
     if getattr(_local, "pending", None) is not None:
         raise RuntimeError("raw_unit_of_work() inside unit_of_work()")
-    pooled = db.engine.raw_connection()  # pragmas (WAL, busy_timeout) were set when it connected
+    pooled = db.engine.raw_connection()  # set up when it connected (services/database.py)
     try:
         with _write_lock:
             try:
