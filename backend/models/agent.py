@@ -5,10 +5,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Optional
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, false
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.models.types import Int64
 from backend.utils.time import as_utc, isoformat, utcnow
 
 
@@ -34,19 +35,19 @@ class Agent(db.Model):
     created_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)  # this run's start
     last_heartbeat_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
-    cpu_cores: Mapped[int] = mapped_column(Integer, default=0)
-    available_cpu_cores: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_cores: Mapped[int] = mapped_column(Int64, default=0)
+    available_cpu_cores: Mapped[int] = mapped_column(Int64, default=0)
     cpu_usage: Mapped[float] = mapped_column(Float, default=0.0)
     memory_usage: Mapped[float] = mapped_column(Float, default=0.0)
     memory_used_mib: Mapped[float] = mapped_column(Float, default=0.0)
-    memory_total_mib: Mapped[int] = mapped_column(Integer, default=0)
+    memory_total_mib: Mapped[int] = mapped_column(Int64, default=0)
     gpu_info: Mapped[list] = mapped_column(JSON, default=list)
     is_simulated_gpu: Mapped[bool] = mapped_column(Boolean, default=False)
     # A sub-agent's task: the same fact as Task.sub_agent_id, kept on both rows on purpose. Both are written
     # once, together, when the sub-agent registers (services/agents.create_sub_agent) and never change: the
     # task's copy outlives this row (forget_agent deletes it; the task keeps its record) and is the one
     # read that checks each beat's sender; this copy lets the agent tree show it without a join.
-    task_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    task_id: Mapped[Optional[int]] = mapped_column(Int64, index=True)
     main_agent_id: Mapped[Optional[str]] = mapped_column(String(64))
     monitor_file: Mapped[str] = mapped_column(String(500), default="")
     # A draining main agent takes no new tasks; its running ones finish (POST /api/agents/<id>/drain).

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String
+from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.models.types import Int64
 from backend.utils.time import utcnow
 
 
 class ServerIdentity(db.Model):
     __tablename__ = "server_identity"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)  # always 1
     server_id: Mapped[str] = mapped_column(String(64))
     created_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -5,10 +5,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Optional
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.extensions import db
+from backend.models.types import Int64
 from backend.utils.time import as_utc, isoformat, utcnow
 
 
@@ -52,22 +53,22 @@ class Task(db.Model):
         Index("ix_tasks_placement", "agent_id", "holds_resources"),  # an agent's reserved resources
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     template_type: Mapped[str] = mapped_column(String(200), index=True)
-    priority: Mapped[int] = mapped_column(Integer, default=3)
+    priority: Mapped[int] = mapped_column(Int64, default=3)
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.WAITING.value)
     created_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     script_content: Mapped[str] = mapped_column(Text)
-    cpu_cores: Mapped[int] = mapped_column(Integer, default=1)
-    gpu_count: Mapped[int] = mapped_column(Integer, default=0)
-    gpu_memory: Mapped[int] = mapped_column(Integer, default=0)  # MiB on each GPU; 0 = whole GPUs
+    cpu_cores: Mapped[int] = mapped_column(Int64, default=1)
+    gpu_count: Mapped[int] = mapped_column(Int64, default=0)
+    gpu_memory: Mapped[int] = mapped_column(Int64, default=0)  # MiB on each GPU; 0 = whole GPUs
     start_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
     end_time: Mapped[Optional[datetime]] = mapped_column(DateTime)
     agent_id: Mapped[Optional[str]] = mapped_column(String(64))  # the main agent it was placed on
     sub_agent_id: Mapped[Optional[str]] = mapped_column(String(64))  # the sub-agent that runs it
     log_file: Mapped[Optional[str]] = mapped_column(String(500))
-    exit_code: Mapped[Optional[int]] = mapped_column(Integer)
+    exit_code: Mapped[Optional[int]] = mapped_column(Int64)
     status_reason: Mapped[Optional[str]] = mapped_column(Text)
     gpu_ids: Mapped[list] = mapped_column(JSON, default=list)
     # Placement bookkeeping: the server's record of what runs where is the truth for free resources.
@@ -75,15 +76,15 @@ class Task(db.Model):
     holds_resources: Mapped[bool] = mapped_column(Boolean, default=False)
     handover_acked: Mapped[bool] = mapped_column(Boolean, default=False)  # the agent has it
     # Hand-overs agents refused (e.g. "already ran here"): past a few, the task fails with the reason.
-    handover_refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    handover_refusals: Mapped[int] = mapped_column(Int64, default=0, server_default="0")
     # How it runs, besides its script: checked by the api (schemas.TaskRunSettings), carried to the agent.
     env: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     work_dir: Mapped[Optional[str]] = mapped_column(String(1000))  # None: the agent's --work-dir
-    time_limit_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 = none
+    time_limit_s: Mapped[int] = mapped_column(Int64, default=0, server_default="0")  # 0 = none
     notify: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")  # URLs told when it ends
     # A retry is a new task; the old one keeps its record and points at it (services/retries.py).
-    retry_of: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    retried_as: Mapped[Optional[int]] = mapped_column(Integer)
+    retry_of: Mapped[Optional[int]] = mapped_column(Int64, index=True)
+    retried_as: Mapped[Optional[int]] = mapped_column(Int64)
     # Read from its output (services/task_readings.py): {"percent", "current", "total", "eta_s", "rate", "updated_time"}
     progress: Mapped[Optional[dict]] = mapped_column(JSON)
 

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, Text
+from sqlalchemy import DateTime, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.models.types import Int64
 from backend.utils.time import isoformat, utcnow
 
 
 class Template(db.Model):
     __tablename__ = "templates"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     script_content: Mapped[str] = mapped_column(Text)
     created_time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.models.types import Int64
 
 
 class UsageSample(db.Model):
@@ -15,9 +16,9 @@ class UsageSample(db.Model):
     # multiples of a growing stride, so a long task keeps evenly spread samples, a few thousand at most.
     __table_args__ = (Index("ix_usage_samples_task_seq", "task_id", "seq"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Int64)
     time: Mapped[datetime] = mapped_column(DateTime)
     cpu_percent: Mapped[float] = mapped_column(Float)
     memory_mib: Mapped[float] = mapped_column(Float)
