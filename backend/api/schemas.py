@@ -10,8 +10,11 @@ from backend.utils.notify_urls import check_notify_url
 
 
 def _not_blank(value: str) -> str:
+    """Has a visible character, and no NUL (which PostgreSQL's text cannot hold: refused on both databases)."""
     if not value.strip():
         raise ValueError("must not be blank")
+    if "\0" in value:
+        raise ValueError("must not contain a NUL character")
     return value
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from backend.extensions import db
 from backend.models import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
 from backend.services import logs, notifications, placements, signals
+from backend.services.database import contains_text
 from backend.services.errors import Conflict, InvalidInput, NotFound, TooLarge
 from backend.services.unit_of_work import after_commit, unit_of_work
 from task_common.protocol import describe_returncode
@@ -176,6 +177,8 @@ def get_task_in_page(*, page: int, page_size: int, statuses: Optional[list[str]]
                      name: Optional[str] = None, template_type: Optional[str] = None,
                      script: Optional[str] = None) -> tuple[list[Task], int]:
     """Newest first, filtered; returns (tasks on the page, total matching)."""
+    if any("\0" in text for text in (name, template_type, script) if text):
+        return [], 0  # no stored text holds a NUL (the api refuses them), and PostgreSQL's cannot compare one
     query = select(Task)
     if statuses:
         query = query.where(Task.status.in_(statuses))
@@ -184,7 +187,7 @@ def get_task_in_page(*, page: int, page_size: int, statuses: Optional[list[str]]
     if template_type:
         query = query.where(Task.template_type == template_type)
     if script:
-        query = query.where(func.instr(Task.script_content, script) > 0)
+        query = query.where(contains_text(Task.script_content, script))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     # Page by id first (answered from ix_tasks_list without reading rows), then load just that page.
     ids = list(db.session.scalars(query.with_only_columns(Task.id).order_by(Task.id.desc())
