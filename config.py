@@ -18,8 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "TASK_SYSTEM_"
 # TASK_SYSTEM_* variables that other programs read: the CLI's server address, the id a running task
-# gets, the web UI's dev-server target. Known, so they are not reported as misspelt settings.
-OTHER_VARIABLES = ("TASK_SYSTEM_URL", "TASK_SYSTEM_SUB_AGENT_ID", "TASK_SYSTEM_API")
+# gets, the web UI's dev-server target, the database the tests run on (tests/pg.py). Known, so they are
+# not reported as misspelt settings.
+OTHER_VARIABLES = ("TASK_SYSTEM_URL", "TASK_SYSTEM_SUB_AGENT_ID", "TASK_SYSTEM_API", "TASK_SYSTEM_TEST_DATABASE")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _BOOLEANS = {"yes": True, "true": True, "1": True, "on": True, "no": False, "false": False, "0": False, "off": False}
 DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")

@@ -2,7 +2,9 @@
 
 Everything runs for real: the server as a subprocess on a free loopback port, agents as
 `setup_master_agent.py` subprocesses with simulated GPUs, tasks as bash. Intervals are shrunk via
-TASK_SYSTEM_* environment variables so the suite stays fast.
+TASK_SYSTEM_* environment variables so the suite stays fast. With TASK_SYSTEM_TEST_DATABASE=postgresql
+every server and app gets a fresh PostgreSQL database instead of SQLite (tests/pg.py); tests marked
+sqlite_only are skipped then.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests import pg
 from tests.helpers import Api, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +47,7 @@ class ServerProcess:
     def __init__(self, data_dir: Path, env: dict | None = None, token: str | None = None,
                  port: int | None = None):
         self.data_dir, self.port, self.token = data_dir, port or free_port(), token
-        self.env = {**os.environ, **FAST_SERVER_ENV, **(env or {})}
+        self.env = {**os.environ, **FAST_SERVER_ENV, **pg.server_env(data_dir), **(env or {})}
         if token:
             self.env["TASK_SYSTEM_TOKEN"] = token
         self.proc: subprocess.Popen | None = None
@@ -132,6 +135,17 @@ class AgentProcess:
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_cluster():
+    """A PostgreSQL cluster for the session when TASK_SYSTEM_TEST_DATABASE=postgresql, else None."""
+    yield from pg.session()
+
+
+def pytest_runtest_setup(item) -> None:
+    if pg.enabled() and item.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite only (TASK_SYSTEM_TEST_DATABASE=postgresql)")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ def _error(resp, status: int) -> dict:
 
 
 def test_a_failed_chain_is_retried_with_an_override_and_runs_to_the_end(client, main_agent):
-    a = client.create_task("echo a", name="a")
+    a = client.create_task("sleep 1; echo a", name="a")  # b fails only once `other` below is canceled
     b = client.create_task("echo b-broken; exit 3", name="b", depends_on=[a["id"]], env={"STEP": "b"})
     c = client.create_task("echo c", name="c", depends_on=[b["id"]])
     d = client.create_task("echo d", name="d", depends_on=[b["id"], c["id"]])  # a diamond: c and d both after b
