@@ -13,8 +13,9 @@ DATA_DIR ?= data
 UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
 	frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: run test install install-dev install-agent preflight preflight-agent frontend browser \
-	test-python test-frontend bench bench-smoke reliability-soak fresh-install-check backup clean api-types
+.PHONY: run test install install-dev install-agent preflight preflight-agent frontend browser postgres \
+	test-python test-postgres test-frontend bench bench-smoke reliability-soak fresh-install-check backup clean \
+	api-types
 
 preflight:
 	@PY=$(PY) bash scripts/preflight.sh python node
@@ -55,19 +56,33 @@ frontend/dist/index.html: frontend/node_modules/.installed $(UI_SOURCES)
 
 frontend: preflight frontend/dist/index.html
 
+# PostgreSQL 15's server binaries, for test-postgres (Debian's postgresql-15; its own cluster is not used)
+postgres:
+	@[ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq postgresql-15 >/dev/null; }
+
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 run: install frontend
 	HOST=$(HOST) PORT=$(PORT) DATA_DIR=$(DATA_DIR) PY=$(VPY) bash scripts/run_local.sh
 
-test: install-dev frontend browser test-frontend test-python
+test: install-dev frontend browser test-frontend test-python test-postgres
 
 test-frontend: frontend/node_modules/.installed
 	cd frontend && npm test
 
 test-python:
 	$(VPY) -m pytest -p no:cacheprovider
+
+# The server's database tests again on PostgreSQL 15: the session starts its own throwaway cluster
+# (tests/pg.py: initdb in a temp dir, a Unix socket only), one database per server; ~3 min.
+PG_TESTS := test_postgresql test_tasks_api test_retry_sweep test_scheduling test_starvation test_migrations \
+	test_task_transitions test_placements test_agent_status test_sub_heartbeats test_beat_buffer test_liveness \
+	test_task_readings test_waiting_reasons test_openapi test_notifications
+
+test-postgres: install-dev postgres
+	TASK_SYSTEM_TEST_DATABASE=postgresql $(VPY) -m pytest -p no:cacheprovider $(PG_TESTS:%=tests/%.py)
 
 # The web UI's API types (frontend/src/api-schema.d.ts, committed) from the server's OpenAPI document;
 # run after changing a route or a response model (backend/api/responses.py). tests/test_api_types.py
@@ -92,8 +107,9 @@ fresh-install-check:
 reliability-soak: install-dev
 	$(VPY) -m pytest tests/reliability -m soak -p no:cacheprovider
 
+# SQLite: a consistent copy into $(DATA_DIR)/backups/; PostgreSQL (TASK_SYSTEM_DATABASE_URL): the pg_dump command
 backup: install
-	$(VPY) scripts/backup_db.py
+	$(VPY) scripts/backup_db.py --data-dir $(DATA_DIR)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist
