@@ -194,6 +194,7 @@ def test_every_answer_matches_the_document(app, spec):
     call("get", "/api/tasks/{task_id}/log/raw", 200, task_id=task_id)
     call("get", "/api/tasks/{task_id}/usage", 200, task_id=task_id)
     call("get", "/api/tasks/{task_id}/graph", 200, task_id=task_id)
+    call("get", "/api/tasks/stats", 200)
     call("get", "/api/tasks/{task_id}/retry-preview", 409, task_id=task_id)
     call("post", "/api/tasks/{task_id}/retry", 409, task_id=task_id, json={})
     call("post", "/api/tasks/sweep", 201, json={**task, "script_content": "echo {{x}}", "params": {"x": ["1", "2"]}})

@@ -102,6 +102,10 @@ class TaskPage(Out):
     page_size: int
 
 
+class TaskStatsOut(Out):
+    counts: dict[TaskStatus, int] = Field(description="tasks in each status (every status, 0 when none)")
+
+
 class RetryOut(Out):
     task: TaskOut = Field(description="the new task (a preview: the task that would be retried)")
     dependents: list[TaskOut] = Field(description="the new copies of what failed because of it, oldest first "

@@ -8,14 +8,14 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.api.responses import (
-    LogSliceOut, RetryOut, SweepOut, TaskGraphOut, TaskOut, TaskPage, UsageOut, answers, to_json,
+    LogSliceOut, RetryOut, SweepOut, TaskGraphOut, TaskOut, TaskPage, TaskStatsOut, UsageOut, answers, to_json,
 )
 from backend.api.schemas import Name, NonBlank, TaskPath, TaskRunSettings, check_env
 from backend.models import Task, TaskStatus
 from backend.services import logs as log_service
 from backend.services import raw_logs as raw_log_service
 from backend.services import retries as retry_service
-from backend.services import task_graph, task_readings
+from backend.services import task_graph, task_readings, task_stats
 from backend.services import sweeps as sweep_service
 from backend.services import task_views
 from backend.services import tasks as task_service
@@ -154,6 +154,12 @@ def list_tasks(query: TaskListQuery):
         template_type=query.template_type, script=query.script)
     return jsonify(to_json(TaskPage, {"items": [_task_json(t) for t in items], "total": total,
                                       "page": query.page, "page_size": query.page_size}))
+
+
+@bp.get("/tasks/stats", responses=answers({200: TaskStatsOut}))
+def get_task_stats():
+    """How many tasks are in each status (the tasks page's overview)."""
+    return jsonify(to_json(TaskStatsOut, {"counts": task_stats.counts_by_status()}))
 
 
 @bp.get("/tasks/<int:task_id>", responses=answers({200: TaskOut}, 404))

@@ -15,6 +15,7 @@ export const FINISHED_STATUSES: TaskStatus[] = ['completed', 'failed', 'canceled
 
 export type Task = Schemas['TaskOut']
 export type TaskPage = Schemas['TaskPage']
+export type TaskStats = Schemas['TaskStatsOut']
 export type LogSlice = Schemas['LogSliceOut']
 export type Template = Schemas['TemplateOut']
 export type GpuInfo = Schemas['AgentGpu']
@@ -144,6 +145,11 @@ export function taskListParams(query: TaskListQuery): URLSearchParams {
 
 export function listTasks(query: TaskListQuery): Promise<TaskPage> {
   return request('GET', `/tasks?${taskListParams(query)}`)
+}
+
+/** How many tasks are in each status (the tasks page's overview). */
+export function getTaskStats(): Promise<TaskStats> {
+  return request('GET', '/tasks/stats')
 }
 
 export function getTask(id: number): Promise<Task> {
