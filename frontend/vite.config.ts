@@ -30,6 +30,11 @@ export default defineConfig({
     outDir: 'dist',
     assetsDir: 'assets',
     emptyOutDir: true,
+    modulePreload: {
+      // CodeEditor retries a failed CodeMirror load by URL (utils/retryImport.ts); that works only while the
+      // vendor chunk behind codemirrorSetup was never fetched, and a failed preload would be remembered for good.
+      resolveDependencies: (filename, deps) => (filename.includes('codemirrorSetup') ? [] : deps),
+    },
     rolldownOptions: {
       output: {
         // Named vendor chunks cache well across releases; the editors load only with the pages that use them.

@@ -19,6 +19,26 @@ const en = {
     placeholder: 'Access token',
     save: 'Save token',
   },
+  daily: {
+    editor: {
+      failed: 'The editor failed to load — reload the page. The plain text box works meanwhile.',
+      reload: 'Reload',
+    },
+    cancelTask: { keep: 'Keep running', yes: 'Cancel task' },
+    overview: {
+      gpus: 'GPUs busy',
+      gpusHint: 'GPUs holding a task / all GPUs of the online agents (open the agents page)',
+      filterBy: 'Show only: {status}',
+    },
+    agents: {
+      offlineSince: 'offline since {time} ({ago})',
+      ago: { now: 'just now', min: '{n} min ago', h: '{n} h ago', d: '{n} day ago | {n} days ago' },
+      finished: '{n} finished | {n} finished',
+      ended: 'ended',
+    },
+    layout: { menu: 'Menu' },
+    theme: { label: 'Theme', auto: 'Auto', light: 'Light', dark: 'Dark' },
+  },
   status: {
     blocked: 'Blocked',
     waiting: 'Waiting',

@@ -21,6 +21,26 @@ const zh: Messages = {
     placeholder: '访问令牌',
     save: '保存令牌',
   },
+  daily: {
+    editor: {
+      failed: '编辑器加载失败，请刷新页面。在此之前可用纯文本框编辑。',
+      reload: '刷新',
+    },
+    cancelTask: { keep: '保留', yes: '取消任务' },
+    overview: {
+      gpus: 'GPU 占用',
+      gpusHint: '有任务占用的 GPU / 在线代理的全部 GPU（打开代理页面）',
+      filterBy: '只看：{status}',
+    },
+    agents: {
+      offlineSince: '{time} 起离线（{ago}）',
+      ago: { now: '刚刚', min: '{n} 分钟前', h: '{n} 小时前', d: '{n} 天前' },
+      finished: '已结束 {n} 个',
+      ended: '结束于',
+    },
+    layout: { menu: '菜单' },
+    theme: { label: '主题', auto: '跟随系统', light: '浅色', dark: '深色' },
+  },
   status: {
     blocked: '阻塞',
     waiting: '等待中',
