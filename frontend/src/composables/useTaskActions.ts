@@ -31,7 +31,9 @@ export function useTaskActions() {
   }
 
   async function cancel(task: Task): Promise<void> {
-    if (!(await confirmAction(t('tasks.cancel.confirm', { id: task.id, name: task.name }), { danger: true }))) return
+    const question = t('tasks.cancel.confirm', { id: task.id, name: task.name })
+    const choices = { danger: true, confirmText: t('daily.cancelTask.yes'), cancelText: t('daily.cancelTask.keep') }
+    if (!(await confirmAction(question, choices))) return
     try {
       await tasks.cancel(task.id)
       showSuccess(t('tasks.cancel.done', { id: task.id }))
