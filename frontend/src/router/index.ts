@@ -4,8 +4,10 @@ export const router = createRouter({
   history: createWebHistory(),
   routes: [
     { path: '/', redirect: { name: 'tasks' } },
-    { path: '/tasks', name: 'tasks', component: () => import('@/views/TasksView.vue') },
-    { path: '/agents', name: 'agents', component: () => import('@/views/AgentsView.vue') },
+    // `/tasks/65` opens task 65's details; filters and page live in the query (composables/useTaskRoute.ts)
+    { path: '/tasks/:id(\\d+)?', name: 'tasks', component: () => import('@/views/TasksView.vue') },
+    // `/agents/<id>` (or `/agents?agent=<id>`) scrolls to that agent and highlights it
+    { path: '/agents/:agentId?', name: 'agents', component: () => import('@/views/AgentsView.vue') },
     { path: '/templates', name: 'templates', component: () => import('@/views/TemplatesView.vue') },
     { path: '/:pathMatch(.*)*', redirect: { name: 'tasks' } },
   ],

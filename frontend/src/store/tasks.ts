@@ -39,6 +39,8 @@ export const useTasksStore = defineStore('tasks', () => {
   const total = ref(0)
   const loading = ref(false)
   const detail = ref<Task | null>(null)
+  /** Tasks per status (the overview), null until first read. */
+  const counts = ref<Partial<Record<TaskStatus, number>> | null>(null)
 
   const query = computed(() => buildTaskQuery(filters, page.value, pageSize.value))
   let watchedCursor = 0
@@ -55,6 +57,10 @@ export const useTasksStore = defineStore('tasks', () => {
     }
   }
 
+  async function fetchStats(): Promise<void> {
+    counts.value = (await api.getTaskStats()).counts
+  }
+
   function setFilters(next: TaskFilters): void {
     Object.assign(filters, next)
     page.value = 1
@@ -67,6 +73,13 @@ export const useTasksStore = defineStore('tasks', () => {
   function setPageSize(next: number): void {
     pageSize.value = next
     page.value = 1
+  }
+
+  /** Filters, page and page size at once, as read from the URL (no reset of the page). */
+  function setListState(next: { filters: TaskFilters; page: number; pageSize: number }): void {
+    Object.assign(filters, next.filters)
+    pageSize.value = next.pageSize
+    page.value = next.page
   }
 
   async function create(payload: TaskCreatePayload): Promise<Task> {
@@ -147,8 +160,8 @@ export const useTasksStore = defineStore('tasks', () => {
   }
 
   return {
-    filters, page, pageSize, items, total, loading, detail, query,
-    fetchList, setFilters, setPage, setPageSize, create, sweep, retryPreview, retry, checkWatched, cancel, openDetail,
+    filters, page, pageSize, items, total, loading, detail, query, counts,
+    fetchList, fetchStats, setFilters, setPage, setPageSize, setListState, create, sweep, retryPreview, retry, checkWatched, cancel, openDetail,
     refreshDetail, taskExists,
   }
 })

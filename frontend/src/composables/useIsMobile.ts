@@ -1,0 +1,23 @@
+import { ref } from 'vue'
+
+/** Below this width the sidebar is a drawer, the task list is cards and dialogs take the whole screen. */
+export const MOBILE_QUERY = '(max-width: 768px)'
+
+const isMobile = ref(false)
+let started = false
+
+function start(): void {
+  if (started || typeof window === 'undefined' || !window.matchMedia) return
+  started = true
+  const query = window.matchMedia(MOBILE_QUERY)
+  isMobile.value = query.matches
+  query.addEventListener?.('change', (event) => {
+    isMobile.value = event.matches
+  })
+}
+
+/** A shared ref, true on small screens; e.g. `<el-dialog :fullscreen="isMobile">`. */
+export function useIsMobile() {
+  start()
+  return isMobile
+}
