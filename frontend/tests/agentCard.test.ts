@@ -133,6 +133,27 @@ describe('AgentCard actions', () => {
     expect(wrapper.emitted('forget')).toEqual([[a]])
   })
 
+  it("labels the main agent's CPU as the machine's and a sub-agent's as the task's, per core summed", () => {
+    const label = (a: Agent) => {
+      const cpu = mountCard(a).get('[data-testid="agent-cpu"]')
+      return [cpu.element.closest('td, .el-descriptions__cell')?.textContent?.replace(/\s+/g, ' ').trim(), cpu.attributes('data-scope')]
+    }
+    const [main, mainScope] = label(agent())
+    expect(main).toContain('CPU (machine)')
+    expect(mainScope).toBe('machine')
+    const [sub, subScope] = label(agent({ id: 'sub-7', type: 'sub', task_id: 7, cpu_usage: 180 }))
+    expect(sub).toContain('CPU (task, per core)')
+    expect(sub).toContain('180.0%')
+    expect(subScope).toBe('task')
+  })
+
+  it("shows an offline main agent's 'offline since' instead of a running clock", () => {
+    const offline = mountCard(agent({ status: 'offline' }))
+    expect(offline.find('[data-testid="agent-running-time"]').exists()).toBe(false)
+    expect(offline.get('[data-testid="agent-card-offline-since"]').text()).toMatch(/^offline since /)
+    expect(mountCard(agent()).find('[data-testid="agent-running-time"]').exists()).toBe(true)
+  })
+
   it('offers nothing on a sub-agent, online or not', () => {
     for (const status of ['online', 'offline'] as const) {
       expect(shown(mountCard(agent({ id: 'sub-7', type: 'sub', task_id: 7, status })))).toEqual([])

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { i18n } from '@/i18n'
-import { describeReason, parseReason, type Translate } from '@/utils/waitReason'
+import { describeReason, parseReason, reasonNamesExit, translateReason, type Translate } from '@/utils/waitReason'
 
 const t = i18n.global.t as unknown as Translate
 const inLocale = (locale: 'en' | 'zh', reason: string | null) => {
@@ -61,5 +61,44 @@ describe('describeReason', () => {
     expect(inLocale('zh', 'some new reason')).toEqual({ short: 'some new reason', full: 'some new reason' })
     expect(inLocale('en', null)).toBeNull()
     expect(inLocale('en', '  ')).toBeNull()
+  })
+})
+
+describe('translateReason (how a task ended, or why it runs late)', () => {
+  const cases: [string, string, string][] = [
+    ['exit code 3', 'Exit code 3', '退出码 3'],
+    ['exit code 137 (killed by SIGKILL)', 'Exit code 137 (killed by SIGKILL)', '退出码 137（被 SIGKILL 终止）'],
+    ['killed by SIGTERM', 'Killed by SIGTERM', '被 SIGTERM 终止'],
+    ['canceled by a user', 'Canceled by a user', '已被用户取消'],
+    ['dependency 12 failed', 'Dependency 12 failed', '依赖任务 12 失败'],
+    ['dependency 12 was canceled', 'Dependency 12 was canceled', '依赖任务 12 已取消'],
+    ['time limit of 60s reached', 'Time limit of 60s reached', '已达到时间限制 60 秒'],
+    ['work_dir /data/x does not exist on gpu-box', 'Working directory /data/x does not exist on gpu-box', '工作目录 /data/x 在 gpu-box 上不存在'],
+    ['sub-agent died', 'The sub-agent died', '子代理已终止'],
+    ['sub-agent exited unexpectedly (exit code 1)', 'The sub-agent exited unexpectedly (Exit code 1)', '子代理意外退出（退出码 1）'],
+    ['agent a1b2 did not start it: no free GPU', 'Agent a1b2 did not start it: no free GPU', '代理 a1b2 未启动该任务：no free GPU'],
+    ["could not store the task's output on the server: disk full", "Could not store the task's output on the server: disk full", '无法在服务器上保存任务输出：disk full'],
+    ['Slurm: PENDING (Resources)', 'Slurm: PENDING (Resources)', 'Slurm：PENDING（Resources）'],
+    ['Slurm: RUNNING', 'Slurm: RUNNING', 'Slurm：RUNNING'],
+    ['waiting for dependencies 3, 4', 'Waiting for dependencies 3, 4', '等待依赖任务 3, 4'],
+    ['something new', 'something new', 'something new'],
+  ]
+
+  it.each(cases)('%s', (reason, en, zh) => {
+    i18n.global.locale.value = 'en'
+    expect(translateReason(reason, t)).toBe(en)
+    i18n.global.locale.value = 'zh'
+    const inZh = translateReason(reason, t)
+    if (reason.startsWith('waiting')) expect(inZh).toContain('3, 4')
+    else expect(inZh).toBe(zh)
+  })
+
+  it('knows when the reason already names the exit code', () => {
+    expect(reasonNamesExit('exit code 3')).toBe(true)
+    expect(reasonNamesExit('exit code 137 (killed by SIGKILL)')).toBe(true)
+    expect(reasonNamesExit('killed by SIGTERM')).toBe(true)
+    expect(reasonNamesExit('time limit of 60s reached')).toBe(false)
+    expect(reasonNamesExit(null)).toBe(false)
+    expect(translateReason(null, t)).toBeNull()
   })
 })

@@ -5,6 +5,7 @@ viewer's language; finished rows without Cancel."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.ui
 
 LANGS = ["en", "zh"]
 TEXT = {
-    "en": {"whole": "Whole log", "part": "Showing bytes", "failed_reason": "Exit code 3"},
-    "zh": {"whole": "完整日志", "part": "显示第", "failed_reason": "退出码 3"},
+    "en": {"whole": "Whole log", "part": "Showing bytes", "failed": "Task failed", "exit3": "Exit code 3",
+           "canceled": "Canceled by a user", "dep_canceled": "Dependency {id} was canceled", "cpu_machine": "CPU (machine)"},
+    "zh": {"whole": "完整日志", "part": "显示第", "failed": "任务失败", "exit3": "退出码 3",
+           "canceled": "已被用户取消", "dep_canceled": "依赖任务 {id} 已取消", "cpu_machine": "CPU（整机）"},
 }
 BIG_LOG_BYTES = 50 * 1024 * 1024
 
@@ -114,3 +117,55 @@ def test_the_log_can_be_searched_and_its_urls_are_links(page: Page, api, lang):
     with page.expect_popup() as popup:
         page.mouse.click(box["x"] + 40, box["y"] + box["height"] / 2)
     assert popup.value.url.startswith(url)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_server_reasons_read_in_the_viewers_language_and_the_banner_says_the_code_once(page: Page, api, lang):
+    failed = api.create_task("exit 3", name=unique("ui-reason-failed"))
+    api.wait_status(failed["id"], "failed", 30)
+    dialog = _open_task(_in(page, lang), failed["id"])
+    alert = dialog.get_by_test_id("task-failed-alert")
+    expect(alert.locator(".el-alert__title")).to_have_text(TEXT[lang]["failed"])  # the code is in the reason
+    expect(alert.locator(".el-alert__description")).to_have_text(TEXT[lang]["exit3"])
+    expect(dialog.get_by_test_id("task-detail-agent")).to_have_text("ui-agent")  # the agent by name, linked
+    expect(dialog.get_by_test_id("task-detail-agent")).to_have_attribute("href", re.compile(r"/agents/"))
+
+    first = api.create_task("sleep 60", name=unique("ui-reason-first"))
+    api.wait_status(first["id"], "running", 30)
+    second = api.create_task("true", name=unique("ui-reason-second"), depends_on=[first["id"]])
+    api.post(f"/api/tasks/{first['id']}/cancel")
+    api.wait_status(second["id"], "failed", 30)
+    api.wait_status(first["id"], "canceled", 30)
+    dialog = _open_task(page, first["id"])
+    expect(dialog.get_by_test_id("task-status-reason")).to_have_text(TEXT[lang]["canceled"])
+    dialog = _open_task(page, second["id"])
+    expect(dialog.get_by_test_id("task-failed-alert").locator(".el-alert__description")).to_have_text(
+        TEXT[lang]["dep_canceled"].format(id=first["id"]))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_finished_rows_offer_only_what_applies_and_the_table_fits_1024_px(page: Page, api, lang):
+    done = api.create_task("true", name=unique("ui-rows-done"))
+    api.wait_status(done["id"], "completed", 30)
+    running = api.create_task("sleep 60", name=unique("ui-rows-running"))
+    api.wait_status(running["id"], "running", 30)
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _in(page, lang).goto("/tasks")
+    expect(task_row(page, running["id"])).to_be_visible()
+    expect(page.get_by_test_id(f"task-cancel-{running['id']}")).to_be_visible()
+    expect(task_row(page, done["id"])).to_have_attribute("data-status", "completed")
+    expect(page.get_by_test_id(f"task-cancel-{done['id']}")).to_have_count(0)
+    body = page.get_by_test_id("task-table").locator(".el-table__body-wrapper .el-scrollbar__wrap").first
+    assert body.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the task table scrolls sideways at 1024 px"
+    status = page.get_by_test_id(f"task-status-{running['id']}")
+    detail = page.get_by_test_id(f"task-detail-{running['id']}")
+    assert status.bounding_box()["x"] + status.bounding_box()["width"] <= detail.bounding_box()["x"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_cpu_figure_says_whose_it_is(page: Page, api, ui_agent, lang):
+    _in(page, lang).goto("/agents")
+    card = page.locator('[data-agent-type="main"][data-status="online"]').first
+    cpu = card.get_by_test_id("agent-cpu").first
+    expect(cpu).to_have_attribute("data-scope", "machine")
+    expect(card.locator(".el-descriptions__label", has_text=TEXT[lang]["cpu_machine"]).first).to_be_visible()

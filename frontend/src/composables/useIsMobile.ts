@@ -21,3 +21,21 @@ export function useIsMobile() {
   start()
   return isMobile
 }
+
+/** Below this width the task table leaves out its optional columns (template, priority, run time). */
+export const NARROW_QUERY = '(max-width: 1280px)'
+const isNarrow = ref(false)
+let narrowStarted = false
+
+/** A shared ref, true on screens too narrow for every column of the task table. */
+export function useIsNarrow() {
+  if (!narrowStarted && typeof window !== 'undefined' && window.matchMedia) {
+    narrowStarted = true
+    const query = window.matchMedia(NARROW_QUERY)
+    isNarrow.value = query.matches
+    query.addEventListener?.('change', (event) => {
+      isNarrow.value = event.matches
+    })
+  }
+  return isNarrow
+}

@@ -72,3 +72,14 @@ export function reservationOf(agent: Pick<Agent, 'gpu_reservations'>, index: num
 export function historyOf(agent: Pick<Agent, 'gpu_history'>, index: number): (number | null)[] {
   return agent.gpu_history?.find((h) => h.index === index)?.utilization ?? []
 }
+
+/** The name of agent `id` among the main agents and their sub-agents, if it is listed. */
+export function agentNameOf(mains: Pick<Agent, 'id' | 'name' | 'sub_agents'>[], id: string | null | undefined): string | null {
+  if (!id) return null
+  for (const main of mains) {
+    if (main.id === id) return main.name
+    const sub = main.sub_agents?.find((s) => s.id === id)
+    if (sub) return sub.name
+  }
+  return null
+}

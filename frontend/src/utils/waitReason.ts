@@ -79,3 +79,54 @@ export function describeReason(reason: string | null | undefined, t: Translate):
     full: t(`waitReason.full.${parsed.kind}`, fullParams(parsed, t), 1),
   }
 }
+
+/**
+ * How a task ended or why it runs late, as the server, its agents and describe_returncode word it
+ * (task_common/protocol.py, backend/services/tasks.py, liveness.py, heartbeats.py, agent/task_settings.py,
+ * agent/sub_agent_process.py, agent/slurm.py), each with the names of its values.
+ */
+const END_PATTERNS: [string, RegExp, string[]][] = [
+  ['exitKilled', /^exit code (\d+) \(killed by (\w+)\)$/, ['code', 'signal']],
+  ['exit', /^exit code (-?\d+)$/, ['code']],
+  ['killed', /^killed by (SIG\w+|signal \d+)$/, ['signal']],
+  ['canceledByUser', /^canceled by a user$/, []],
+  ['dependencyFailed', /^dependency (\d+) failed$/, ['id']],
+  ['dependencyCanceled', /^dependency (\d+) was canceled$/, ['id']],
+  ['timeLimit', /^time limit of (\d+)s reached$/, ['seconds']],
+  ['workDirMissing', /^work_dir (.+) does not exist on (.+)$/, ['path', 'agent']],
+  ['subAgentDied', /^sub-agent died$/, []],
+  ['subAgentExitedRestart', /^sub-agent exited unexpectedly while its main agent was restarting \(exit status unknown\)$/, []],
+  ['subAgentExited', /^sub-agent exited unexpectedly \((.+)\)$/, ['why']],
+  ['notStartedBy', /^agent (.+?) did not start it: (.+)$/, ['agent', 'why']],
+  ['refusedBy', /^refused by agent (.+?): (.+)$/, ['agent', 'why']],
+  ['outputNotStored', /^could not store the task's output on the server: (.+)$/, ['why']],
+  ['agentSilent', /^agent lost: no sign of the task for (\d+) s \(its sub-agent is silent and main agent (.+) does not report it running\)$/, ['seconds', 'agent']],
+  ['agentUnreachable', /^agent lost: main agent (.+) unreachable for (\d+) s \(.*is ([\d.]+) s\)$/, ['agent', 'seconds', 'limit']],
+  ['slurm', /^Slurm: (\w+)(?: \((.+)\))?$/, ['state', 'why']],
+]
+/** Values that are themselves reasons (an exit code inside "sub-agent exited unexpectedly (…)"). */
+const NESTED = new Set(['why'])
+
+/** Any reason the server writes (waiting, ended, running late) in the viewer's language; unknown text as is. */
+export function translateReason(reason: string | null | undefined, t: Translate): string | null {
+  const text = reason?.trim()
+  if (!text) return null
+  if (parseReason(text)) return describeReason(text, t)?.full ?? text
+  for (const [kind, pattern, names] of END_PATTERNS) {
+    const match = pattern.exec(text)
+    if (!match) continue
+    const params: Record<string, string> = {}
+    names.forEach((name, i) => {
+      const value = match[i + 1] ?? ''
+      params[name] = NESTED.has(name) && value ? translateReason(value, t) ?? value : value
+    })
+    if (kind === 'slurm') return t(params.why ? 'statusReason.slurmWhy' : 'statusReason.slurm', params, 1)
+    return t(`statusReason.${kind}`, params, 1)
+  }
+  return text
+}
+
+/** Whether the reason already names the exit code or signal (the failed banner then leaves it out). */
+export function reasonNamesExit(reason: string | null | undefined): boolean {
+  return /\bexit code -?\d+|\bkilled by \w+/.test(reason ?? '')
+}
