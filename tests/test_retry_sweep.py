@@ -36,6 +36,7 @@ def test_a_failed_chain_is_retried_with_an_override_and_runs_to_the_end(client, 
     assert new_c["retry_of"] == c["id"] and new_c["depends_on"] == [new_b["id"]]
     assert new_d["retry_of"] == d["id"] and new_d["depends_on"] == sorted([new_b["id"], new_c["id"]])
     assert new_c["script_content"] == "echo c" and new_c["priority"] == c["priority"]
+    assert new_b["dependents"] == sorted([new_c["id"], new_d["id"]]) and new_c["dependents"] == [new_d["id"]]
 
     for task in (new_b, new_c, new_d):
         client.wait_status(task["id"], "completed")

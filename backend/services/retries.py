@@ -60,6 +60,8 @@ def retry_task(task_id: int, overrides: dict) -> tuple[Task, list[Task]]:
         copies: dict[int, Task] = {}
         task = _copy(plan.task, overrides, copies)
         dependents = [_copy(old, {}, copies) for old in plan.cascade]
+        for new in (task, *dependents):  # new_task showed none; the copies made after them depend on them
+            db.session.expire(new, ["dependent_links"])
     log.info("task_retried", task_id=task_id, new_task_id=task.id, copies={o: n.id for o, n in copies.items()})
     return task, dependents
 

@@ -6,7 +6,9 @@ pending (progress_of, pending_samples), since a read never writes.
 Samples: a beat's sample goes in slot seq = wall-clock seconds // SUB_HEARTBEAT_INTERVAL_S. A task keeps
 the slots that are multiples of its stride; once it holds more than USAGE_SAMPLES_MAX, the stride
 doubles and every other kept slot is deleted, so a three-day task keeps evenly spread samples, between
-USAGE_SAMPLES_MAX and twice that, from its start to its end.
+USAGE_SAMPLES_MAX and twice that, from its start to its end. The count is kept in memory only (no read
+per beat: bench chain): a task running across a server restart starts counting again, so it may keep
+up to USAGE_SAMPLES_MAX more before its next thinning.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Optional
 
 import structlog
 from flask import current_app
-from sqlalchemy import bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import bindparam, delete, insert, literal, select, update
 
 from backend.extensions import db
 from backend.models import Task, UsageSample
@@ -61,10 +63,6 @@ _sampling: dict[int, _Sampling] = {}
 def read_beat(task_id: int, pieces: list[tuple[int, bytes]], usage: Optional[ProcessUsage]) -> None:
     """Called for each beat, after its output was stored."""
     found = progress.parse(pieces[-1][1]) if pieces and pieces[-1][1] else None
-    if usage is not None and task_id not in _sampling:
-        stored = _stored_count(task_id)  # not under the lock: a query yields to other requests
-        with _lock:
-            _sampling.setdefault(task_id, _Sampling(kept=stored))
     with _lock:
         if found is not None and (new := progress.newer(_shown.get(task_id), found)) is not None:
             _shown[task_id] = new
@@ -87,13 +85,7 @@ def _sample(task_id: int, usage: ProcessUsage) -> None:
         sampling.stride *= 2
         _pending.samples = [s for s in _pending.samples if s["task_id"] != task_id or s["seq"] % sampling.stride == 0]
         _pending.thin[task_id] = sampling.stride
-        sampling.kept //= 2  # about: the exact count comes back after a restart (_stored_count)
-
-
-def _stored_count(task_id: int) -> int:
-    """Samples a task already has (from before a server restart): read once per task per server life."""
-    with db.engine.connect() as conn:
-        return conn.execute(select(func.count()).where(_samples.c.task_id == task_id)).scalar_one()
+        sampling.kept //= 2
 
 
 def forget(task_id: int) -> None:

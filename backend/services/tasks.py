@@ -9,6 +9,7 @@ import structlog
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.extensions import db
 from backend.models import FINISHED_STATUSES, Task, TaskDependency, TaskStatus
@@ -124,6 +125,7 @@ def new_task(fields: dict, deps: list[Task]) -> Task:
     task.status_reason = "waiting for dependencies " + ", ".join(map(str, pending)) if pending else None
     db.session.add(task)
     db.session.flush()
+    set_committed_value(task, "dependent_links", [])  # new: nothing depends on it yet (no query to say so)
     task.log_file = logs.log_path(task.id)
     log.info("task_created", task_id=task.id, priority=task.priority, status=task.status,
              depends_on=[d.id for d in deps], cpu_cores=task.cpu_cores, gpu_count=task.gpu_count,
