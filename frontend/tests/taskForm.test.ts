@@ -8,6 +8,8 @@ import {
   parseNotifyUrls,
   retryOverrides,
   taskToForm,
+  changedFields,
+  recheckErrors,
   validateTaskForm,
   type TaskForm,
 } from '@/utils/taskForm'
@@ -31,8 +33,8 @@ describe('parseDependencyIds', () => {
 })
 
 describe('validateTaskForm', () => {
-  it('builds the payload with defaults and GB converted to MiB', () => {
-    const { errors, payload } = validateTaskForm(form({ name: '  train  ', gpuMemoryGb: 24, dependsOn: '1,2' }))
+  it('builds the payload with defaults and a typed GiB size converted to MiB', () => {
+    const { errors, payload } = validateTaskForm(form({ name: '  train  ', gpuMemory: '24 GiB', dependsOn: '1,2' }))
     expect(errors).toEqual({})
     expect(payload).toEqual({
       name: 'train',
@@ -88,8 +90,8 @@ describe('validateTaskForm', () => {
 
   it('rejects resources that are not whole numbers of 0 or more', () => {
     const { errors } = validateTaskForm(form({ cpuCores: -1, gpuCount: 1.5 }))
-    expect(errors.cpuCores?.key).toBe('taskForm.errors.wholeNumber')
-    expect(errors.gpuCount?.key).toBe('taskForm.errors.wholeNumber')
+    expect(errors.cpuCores?.key).toBe('taskForm.errors.notWholeNumber')
+    expect(errors.gpuCount?.key).toBe('taskForm.errors.notWholeNumber')
     expect(validateTaskForm(form({ cpuCores: null })).errors.cpuCores).toBeDefined()
     expect(validateTaskForm(form({ cpuCores: 0, gpuCount: 0 })).payload).not.toBeNull()
   })
@@ -137,7 +139,7 @@ function task(overrides: Partial<Task> = {}): Task {
 describe('taskToForm', () => {
   it('fills the form with a task, so that sending it unchanged gives the same fields', () => {
     const filled = taskToForm(task())
-    expect(filled).toMatchObject({ name: 'train', gpuMemoryGb: 24, dependsOn: '3', timeLimit: '1h30m', workDir: '/data' })
+    expect(filled).toMatchObject({ name: 'train', gpuMemory: 24 * 1024, dependsOn: '3', timeLimit: '1h30m', workDir: '/data' })
     expect(validateTaskForm(filled).payload).toMatchObject({
       env: { LR: '3e-4' }, work_dir: '/data', time_limit_s: 5400, notify: ['https://h.example/'], depends_on: [3],
     })
@@ -146,7 +148,7 @@ describe('taskToForm', () => {
 
 describe('retryOverrides', () => {
   it('sends only what the person changed, never the dependencies', () => {
-    const old = task({ gpu_memory: 1500 }) // shown rounded up to 2 GB: not a change
+    const old = task({ gpu_memory: 81559 }) // kept to the MiB: not a change
     const filled = { ...taskToForm(old), script: 'python train.py --fixed', cpuCores: 8, dependsOn: '' }
     const { payload } = validateTaskForm(filled)
     expect(retryOverrides(payload!, old)).toEqual({ script_content: 'python train.py --fixed', cpu_cores: 8 })
@@ -160,5 +162,33 @@ describe('isRetryable', () => {
     expect(isRetryable(task({ status: 'canceled' }))).toBe(true)
     expect(isRetryable(task({ retried_as: 9 }))).toBe(false)
     expect(isRetryable(task({ status: 'completed' }))).toBe(false)
+  })
+})
+
+describe('form validation rules', () => {
+  it('refuses -1 and 2.5 cores with a message naming the value, never changing it', () => {
+    const { errors, payload } = validateTaskForm(form({ cpuCores: -1, gpuCount: 2.5 }))
+    expect(payload).toBeNull()
+    expect(errors.cpuCores).toEqual({ key: 'taskForm.errors.notWholeNumber', params: { value: '-1' } })
+    expect(errors.gpuCount).toEqual({ key: 'taskForm.errors.notWholeNumber', params: { value: '2.5' } })
+    expect(validateTaskForm(form({ cpuCores: null })).errors.cpuCores).toEqual({ key: 'taskForm.errors.wholeNumber' })
+  })
+
+  it('clears an error once its field is fixed, and only the fields edited', () => {
+    const bad = form({ name: '', cpuCores: -1 })
+    const errors = validateTaskForm(bad).errors
+    expect(Object.keys(errors).sort()).toEqual(['cpuCores', 'name'])
+    const fixed = { ...bad, cpuCores: 2 }
+    const after = recheckErrors(errors, fixed, changedFields(fixed, bad))
+    expect(Object.keys(after)).toEqual(['name'])
+    const missing = { dependsOn: { key: 'taskForm.errors.dependencyMissing', params: { ids: '99' } } }
+    expect(recheckErrors(missing, fixed, ['name'])).toBe(missing) // a server finding stays until its field is edited
+    expect(recheckErrors(missing, { ...fixed, dependsOn: '3' }, ['dependsOn'])).toEqual({})
+  })
+
+  it('refuses a GPU size it cannot read', () => {
+    expect(validateTaskForm(form({ gpuMemory: 'lots' })).errors.gpuMemory)
+      .toEqual({ key: 'taskForm.errors.gpuMemoryInvalid', params: { value: 'lots' } })
+    expect(validateTaskForm(form({ gpuMemory: 143771 })).payload?.gpu_memory).toBe(143771)
   })
 })

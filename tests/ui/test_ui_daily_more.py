@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import hashlib
 import re
+import signal
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.ui_helpers import log_text, task_row, unique
+from tests.conftest import AgentProcess
+from tests.helpers import wait_for
+from tests.ui.ui_helpers import fill_code, log_text, task_row, unique
 
 pytestmark = pytest.mark.ui
 
 LANGS = ["en", "zh"]
 TEXT = {
     "en": {"whole": "Whole log", "part": "Showing bytes", "failed": "Task failed", "exit3": "Exit code 3",
-           "canceled": "Canceled by a user", "dep_canceled": "Dependency {id} was canceled", "cpu_machine": "CPU (machine)"},
+           "canceled": "Canceled by a user", "dep_canceled": "Dependency {id} was canceled", "cpu_machine": "CPU (machine)",
+           "whole_gpu": "Whole GPU", "minus_one": "-1 is not allowed: enter a whole number of 0 or more.",
+           "two_and_half": "2.5 is not allowed: enter a whole number of 0 or more."},
     "zh": {"whole": "完整日志", "part": "显示第", "failed": "任务失败", "exit3": "退出码 3",
-           "canceled": "已被用户取消", "dep_canceled": "依赖任务 {id} 已取消", "cpu_machine": "CPU（整机）"},
+           "canceled": "已被用户取消", "dep_canceled": "依赖任务 {id} 已取消", "cpu_machine": "CPU（整机）",
+           "whole_gpu": "整卡", "minus_one": "不允许 -1：请输入不小于 0 的整数。",
+           "two_and_half": "不允许 2.5：请输入不小于 0 的整数。"},
 }
 BIG_LOG_BYTES = 50 * 1024 * 1024
 
@@ -169,3 +176,120 @@ def test_the_cpu_figure_says_whose_it_is(page: Page, api, ui_agent, lang):
     cpu = card.get_by_test_id("agent-cpu").first
     expect(cpu).to_have_attribute("data-scope", "machine")
     expect(card.locator(".el-descriptions__label", has_text=TEXT[lang]["cpu_machine"]).first).to_be_visible()
+
+
+@pytest.fixture
+def h200_agent(ui_server, ui_api, tmp_path):
+    """A second main agent with one simulated 143,771 MiB GPU (an H200's 140.4 GiB), draining so that it takes
+    no task; stopped and forgotten afterwards."""
+    (tmp_path / "work").mkdir()
+    agent = AgentProcess(ui_server, unique("ui-h200"), tmp_path / "work", tmp_path / "state", cpu_cores=2,
+                         simulate_gpus="1x143771").start()
+    found = wait_for(lambda: next((a for a in ui_api.get("/api/agents").json()
+                                   if a["name"] == agent.name and a["status"] == "online"), None),
+                     60, message="the H200 agent to come online")
+    ui_api.post(f"/api/agents/{found['id']}/drain")
+    yield found
+    agent.kill(signal.SIGTERM)
+    agent.kill(signal.SIGKILL)
+    try:
+        wait_for(lambda: ui_api.request("DELETE", f"/api/agents/{found['id']}").status_code == 204, 90,
+                 message="the H200 agent to be forgotten")
+    except AssertionError:
+        pass  # an offline agent left listed harms no later test (only online agents count)
+
+
+def _new_task(page: Page):
+    page.get_by_test_id("new-task-btn").click()
+    dialog = page.get_by_test_id("task-create-dialog")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def _fill_required(page: Page, dialog, name: str) -> None:
+    dialog.get_by_test_id("task-form-name").fill(name)
+    dialog.get_by_test_id("task-form-template").click()
+    page.keyboard.type("custom")
+    page.keyboard.press("Enter")
+    fill_code(dialog.get_by_test_id("task-form-script"), "echo hi")
+
+
+def _task_by_name(api, name: str) -> dict:
+    return wait_for(lambda: next(iter(api.get("/api/tasks", params={"name": name}).json()["items"]), None),
+                    30, message=f"task {name} to exist")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_gpu_memory_offers_the_agents_sizes_in_gib_and_clone_keeps_the_mib(page: Page, api, h200_agent, lang):
+    _in(page, lang).goto("/tasks")
+    dialog = _new_task(page)
+    dialog.get_by_test_id("task-form-gpu-memory").click()
+    items = page.locator(".task-form-gpu-memory-popper .el-select-dropdown__item")
+    expect(items.first).to_contain_text(TEXT[lang]["whole_gpu"])
+    expect(items.filter(has_text="140.4 GiB")).to_have_count(1)  # the H200: 143,771 MiB
+    expect(items.filter(has_text="80.0 GiB")).to_have_count(1)  # the UI agent's 81,920 MiB
+    assert "GB" not in re.sub(r"GiB", "", " ".join(items.all_text_contents()))
+    items.filter(has_text="140.4 GiB").click()
+    name = unique("ui-h200-task")
+    _fill_required(page, dialog, name)
+    dialog.get_by_test_id("task-form-gpu-count").locator("input").fill("1")
+    dialog.get_by_test_id("task-create-submit").click()
+    expect(dialog).to_be_hidden()
+    task = _task_by_name(api, name)
+    assert task["gpu_memory"] == 143771
+
+    page.goto(f"/tasks/{task['id']}")
+    page.get_by_test_id("task-detail-clone").click()
+    dialog = page.get_by_test_id("task-create-dialog")
+    expect(dialog.get_by_test_id("task-form-gpu-memory")).to_contain_text("140.4 GiB")
+    dialog.get_by_test_id("task-form-name").fill(name + "-clone")
+    dialog.get_by_test_id("task-create-submit").click()
+    expect(dialog).to_be_hidden()
+    assert _task_by_name(api, name + "-clone")["gpu_memory"] == 143771  # exact, not rounded to GiB
+
+    dialog = _new_task(page)
+    dialog.get_by_test_id("task-form-gpu-memory").click()
+    page.keyboard.type("20000 MiB")
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_test_id("task-form-gpu-memory")).to_contain_text("19.5 GiB")
+    name = unique("ui-custom-size")
+    _fill_required(page, dialog, name)
+    dialog.get_by_test_id("task-create-submit").click()
+    expect(dialog).to_be_hidden()
+    assert _task_by_name(api, name)["gpu_memory"] == 20000
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_form_errors_clear_as_fixed_minus_one_is_refused_and_ctrl_enter_submits(page: Page, api, lang):
+    _in(page, lang).goto("/tasks")
+    dialog = _new_task(page)
+    expect(dialog.get_by_test_id("task-form-name")).to_be_focused()
+    dialog.get_by_test_id("task-create-submit").click()
+    errors = dialog.locator(".el-form-item__error")
+    expect(errors).to_have_count(3)  # name, template, script
+    dialog.get_by_test_id("task-form-name").fill("x")
+    expect(errors).to_have_count(2)  # the name's error cleared as it was fixed
+
+    cpu = dialog.get_by_test_id("task-form-cpu").locator("input")
+    cpu.fill("-1")
+    cpu.press("Tab")
+    expect(cpu).to_have_value("-1")  # not silently changed
+    dialog.get_by_test_id("task-create-submit").click()
+    cpu_error = dialog.locator(".el-form-item", has=page.get_by_test_id("task-form-cpu")).locator(".el-form-item__error")
+    expect(cpu_error).to_have_text(TEXT[lang]["minus_one"])
+    below = dialog.locator(".el-form-item", has=page.get_by_test_id("task-form-gpu-memory"))
+    assert cpu_error.bounding_box()["y"] + cpu_error.bounding_box()["height"] <= below.bounding_box()["y"] + 1
+    cpu.fill("2.5")
+    cpu.press("Tab")
+    expect(cpu).to_have_value("2.5")
+    expect(cpu_error).to_have_text(TEXT[lang]["two_and_half"])
+    cpu.fill("2")
+    cpu.press("Tab")
+    expect(cpu_error).to_have_count(0)
+
+    name = unique("ui-ctrl-enter")
+    _fill_required(page, dialog, name)
+    dialog.get_by_test_id("task-form-name").focus()
+    page.keyboard.press("Control+Enter")
+    expect(dialog).to_be_hidden()
+    assert _task_by_name(api, name)["cpu_cores"] == 2

@@ -2,10 +2,9 @@
 import type { Task, TaskCreatePayload, TaskRetryPayload, TaskSweepPayload } from '@/api'
 import { MAX_TIME_LIMIT_S, formatLimit, parseDuration } from '@/utils/duration'
 import { envRows, validateEnv, type EnvRow } from '@/utils/envVars'
+import { gpuMemoryMib } from '@/utils/gpuMemory'
 
-export const GPU_MEMORY_OPTIONS_GB = [0, 8, 16, 24, 40, 48, 80] as const
 export const MAX_NAME_LENGTH = 200
-export const MIB_PER_GB = 1024
 
 export interface TaskForm {
   name: string
@@ -13,7 +12,8 @@ export interface TaskForm {
   priority: number
   cpuCores: number | null | undefined
   gpuCount: number | null | undefined
-  gpuMemoryGb: number
+  /** MiB per GPU (0: whole GPUs), or the text of a custom size (`40 GiB`, `20000 MiB`). */
+  gpuMemory: number | string
   script: string
   dependsOn: string
   env: EnvRow[]
@@ -37,12 +37,12 @@ export type TaskSubmission = { kind: 'task'; payload: TaskCreatePayload } | { ki
 
 export function emptyTaskForm(): TaskForm {
   return {
-    name: '', templateType: '', priority: 3, cpuCores: 1, gpuCount: 0, gpuMemoryGb: 0, script: '', dependsOn: '',
+    name: '', templateType: '', priority: 3, cpuCores: 1, gpuCount: 0, gpuMemory: 0, script: '', dependsOn: '',
     env: [], workDir: '', timeLimit: '', notify: '',
   }
 }
 
-/** The form filled in with a task's fields (to clone or retry it). GPU memory is rounded up to whole GB. */
+/** The form filled in with a task's fields (to clone or retry it), GPU memory to the MiB. */
 export function taskToForm(task: Task): TaskForm {
   return {
     name: task.name,
@@ -50,7 +50,7 @@ export function taskToForm(task: Task): TaskForm {
     priority: task.priority,
     cpuCores: task.cpu_cores,
     gpuCount: task.gpu_count,
-    gpuMemoryGb: Math.ceil(task.gpu_memory / MIB_PER_GB),
+    gpuMemory: task.gpu_memory,
     script: task.script_content,
     dependsOn: task.depends_on.join(', '),
     env: envRows(task.env),
@@ -89,6 +89,34 @@ function isWholeNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0
 }
 
+/** "-1 is not allowed: …" (the value is named, never silently changed). */
+function wholeNumberError(value: unknown): FieldError {
+  return value === null || value === undefined || value === ''
+    ? { key: 'taskForm.errors.wholeNumber' }
+    : { key: 'taskForm.errors.notWholeNumber', params: { value: String(value) } }
+}
+
+/**
+ * The errors after the fields in `changed` were edited: each of those is checked again (and cleared once
+ * fixed); the others, and errors only the server can find (a missing dependency), stay until edited.
+ */
+export function recheckErrors(errors: FieldErrors, form: TaskForm, changed: (keyof TaskForm)[]): FieldErrors {
+  const touched = changed.filter((field) => errors[field])
+  if (!touched.length) return errors
+  const now = validateTaskForm(form).errors
+  const next: FieldErrors = { ...errors }
+  for (const field of touched) {
+    if (now[field]) next[field] = now[field]
+    else delete next[field]
+  }
+  return next
+}
+
+/** Which fields differ between two snapshots of the form. */
+export function changedFields(now: TaskForm, before: TaskForm): (keyof TaskForm)[] {
+  return (Object.keys(now) as (keyof TaskForm)[]).filter((key) => JSON.stringify(now[key]) !== JSON.stringify(before[key]))
+}
+
 /** Checks everything that needs no server; returns the payload only when there are no errors. */
 export function validateTaskForm(form: TaskForm): { errors: FieldErrors; payload: TaskCreatePayload | null } {
   const errors: FieldErrors = {}
@@ -100,9 +128,10 @@ export function validateTaskForm(form: TaskForm): { errors: FieldErrors; payload
   if (!Number.isInteger(form.priority) || form.priority < 1 || form.priority > 5) {
     errors.priority = { key: 'taskForm.errors.priorityRange' }
   }
-  if (!isWholeNumber(form.cpuCores)) errors.cpuCores = { key: 'taskForm.errors.wholeNumber' }
-  if (!isWholeNumber(form.gpuCount)) errors.gpuCount = { key: 'taskForm.errors.wholeNumber' }
-  if (!isWholeNumber(form.gpuMemoryGb)) errors.gpuMemoryGb = { key: 'taskForm.errors.wholeNumber' }
+  if (!isWholeNumber(form.cpuCores)) errors.cpuCores = wholeNumberError(form.cpuCores)
+  if (!isWholeNumber(form.gpuCount)) errors.gpuCount = wholeNumberError(form.gpuCount)
+  const gpuMemory = gpuMemoryMib(form.gpuMemory)
+  if (gpuMemory === null) errors.gpuMemory = { key: 'taskForm.errors.gpuMemoryInvalid', params: { value: String(form.gpuMemory) } }
   const deps = parseDependencyIds(form.dependsOn)
   if (deps.invalid.length) {
     errors.dependsOn = { key: 'taskForm.errors.dependencyInvalid', params: { ids: deps.invalid.join(', ') } }
@@ -124,7 +153,7 @@ export function validateTaskForm(form: TaskForm): { errors: FieldErrors; payload
       priority: form.priority,
       cpu_cores: form.cpuCores as number,
       gpu_count: form.gpuCount as number,
-      gpu_memory: form.gpuMemoryGb * MIB_PER_GB,
+      gpu_memory: gpuMemory as number,
       depends_on: deps.ids,
       env: env.env,
       work_dir: form.workDir.trim() || null,
@@ -149,10 +178,7 @@ const RETRY_FIELDS = [
 export function retryOverrides(payload: TaskCreatePayload, task: Task): TaskRetryPayload {
   const overrides: Record<string, unknown> = {}
   for (const field of RETRY_FIELDS) {
-    const same = field === 'gpu_memory'
-      ? payload.gpu_memory === Math.ceil(task.gpu_memory / MIB_PER_GB) * MIB_PER_GB // the form's rounding
-      : JSON.stringify(payload[field]) === JSON.stringify(task[field])
-    if (!same) overrides[field] = payload[field]
+    if (JSON.stringify(payload[field]) !== JSON.stringify(task[field])) overrides[field] = payload[field]
   }
   return overrides as TaskRetryPayload
 }
