@@ -106,6 +106,7 @@ def test_overrides_beat_the_environment_and_other_keys_pass_through(monkeypatch,
     assert set(DEFAULTS) <= set(config)
 
 
+@pytest.mark.sqlite_only  # the PostgreSQL test run replaces the default with its own database
 def test_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path):
     assert load_config({"DATA_DIR": str(tmp_path)})["DATABASE_URL"] == \
         f"sqlite:///{tmp_path.resolve()}/database/task_system.db"
