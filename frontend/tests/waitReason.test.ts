@@ -93,6 +93,11 @@ describe('translateReason (how a task ended, or why it runs late)', () => {
     else expect(inZh).toBe(zh)
   })
 
+  it("a waiting task's other reasons are translated in the list too", () => {
+    expect(inLocale('zh', 'agent a1 did not start it: busy')).toEqual({ short: '代理 a1 未启动该任务：busy', full: '代理 a1 未启动该任务：busy' })
+    expect(inLocale('en', 'Slurm: PENDING (Priority)')?.full).toBe('Slurm: PENDING (Priority)')
+  })
+
   it('knows when the reason already names the exit code', () => {
     expect(reasonNamesExit('exit code 3')).toBe(true)
     expect(reasonNamesExit('exit code 137 (killed by SIGKILL)')).toBe(true)

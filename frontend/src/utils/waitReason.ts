@@ -73,7 +73,10 @@ export function describeReason(reason: string | null | undefined, t: Translate):
   const text = reason?.trim()
   if (!text) return null
   const parsed = parseReason(text)
-  if (!parsed) return { short: text, full: text }
+  if (!parsed) {
+    const other = translateOther(text, t) ?? text // e.g. "agent X did not start it: …", "Slurm: PENDING (…)"
+    return { short: other, full: other }
+  }
   return {
     short: t(`waitReason.short.${parsed.kind}`, parsed.params, 1),
     full: t(`waitReason.full.${parsed.kind}`, fullParams(parsed, t), 1),
@@ -111,7 +114,11 @@ const NESTED = new Set(['why'])
 export function translateReason(reason: string | null | undefined, t: Translate): string | null {
   const text = reason?.trim()
   if (!text) return null
-  if (parseReason(text)) return describeReason(text, t)?.full ?? text
+  return describeReason(text, t)?.full ?? text
+}
+
+/** An END_PATTERNS reason translated, or null. */
+function translateOther(text: string, t: Translate): string | null {
   for (const [kind, pattern, names] of END_PATTERNS) {
     const match = pattern.exec(text)
     if (!match) continue
@@ -123,7 +130,7 @@ export function translateReason(reason: string | null | undefined, t: Translate)
     if (kind === 'slurm') return t(params.why ? 'statusReason.slurmWhy' : 'statusReason.slurm', params, 1)
     return t(`statusReason.${kind}`, params, 1)
   }
-  return text
+  return null
 }
 
 /** Whether the reason already names the exit code or signal (the failed banner then leaves it out). */
