@@ -38,3 +38,29 @@ def test_first_in_line_waits_for_resources_the_rest_for_priority(client, start_a
     client.post(f"/api/tasks/{hog['id']}/cancel")
     for task in (urgent, head, behind):
         client.wait_status(task["id"], "completed")
+
+
+def test_the_sql_fit_test_agrees_with_the_scheduler_s_room_for_every_size(app):
+    """waiting_reasons.fits_any (SQL, set-based) says exactly what Capacity.shortfall says, for agents
+    with mixed GPU sizes and requests of every shape."""
+    from itertools import product
+
+    from sqlalchemy import select
+
+    from backend.extensions import db
+    from backend.models import Task
+    from backend.services import tasks as task_service
+    from backend.services.capacity import whole_room
+    from backend.services.waiting_reasons import fits_any
+
+    gpus = lambda *sizes: [{"index": i, "memory_total": s, "memory_used": 0} for i, s in enumerate(sizes)]
+    rooms = [whole_room(8, gpus(81920, 81920, 24576)), whole_room(32, [])]
+    with app.app_context():
+        for cores, count, mib in product((0, 8, 9, 32, 33), (0, 1, 2, 3), (0, 20000, 30000, 90000)):
+            task_service.create_task(name="t", template_type="c", script_content="true",
+                                     cpu_cores=cores, gpu_count=count, gpu_memory=mib)
+        fitting = set(db.session.scalars(select(Task.id).where(fits_any(rooms))))
+        tasks = db.session.scalars(select(Task)).all()
+        expected = {t.id for t in tasks if any(room.shortfall(t) == (0, 0) for room in rooms)}
+        assert fitting == expected and 0 < len(expected) < len(tasks)
+        assert set(db.session.scalars(select(Task.id).where(fits_any([])))) == set()
