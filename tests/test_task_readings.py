@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import AgentProcess, ServerProcess
+from tests.conftest import AgentProcess, ServerProcess, _kill_leftover_task_processes
 from tests.helpers import Api, wait_for
 
 TQDM_SCRIPT = f"""{sys.executable} - <<'PY'
@@ -35,6 +35,7 @@ def readings(tmp_path):
     yield Api(server.url)
     agent.kill()
     server.kill()
+    _kill_leftover_task_processes(tmp_path)  # the sub-agents a killed main agent leaves
 
 
 def test_progress_follows_the_bar_drawn_last_while_the_task_runs(readings):

@@ -28,13 +28,16 @@ log = structlog.get_logger()
 PRIORITY = "waiting for priority: tasks ahead of it in the queue go first"
 _T = Task.__table__
 _WAITING = _T.c.status == TaskStatus.WAITING.value
-_last_seen: Optional[tuple] = None
+_last_seen: Optional[tuple] = None  # what the reasons were last written for
+# A change is written one tick after it is first noticed: a task handed over within that tick (most,
+# on an idle box) is never given a reason, and the write never competes with its dispatch (bench: dispatch).
+_noticed = False
 
 
 def refresh() -> int:
     """Bring every waiting task's reason up to date if the queue or the agents changed; return how many
     reasons changed. Not inside a unit of work."""
-    global _last_seen
+    global _last_seen, _noticed
     agents = list(db.session.execute(select(Agent.id, Agent.name, Agent.cpu_cores, Agent.gpu_info)
                                      .where(*reservations.ELIGIBLE)).all())
     targets = reservations.targets()
@@ -43,6 +46,10 @@ def refresh() -> int:
     db.session.rollback()  # a read: no transaction left open while writing below
     if seen == _last_seen:
         return 0
+    if not _noticed or seen[0][0] == 0:  # first notice, or nothing waits: nothing to write
+        _noticed, _last_seen = bool(seen[0][0]), (None if seen[0][0] else seen)
+        return 0
+    _noticed = False
     with unit_of_work():
         changed = _write_reasons(agents, targets)
     if changed:
