@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timedelta
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import psutil
@@ -113,7 +114,9 @@ def test_slurm_time_limit_fails_the_task_with_slurms_timeout(slurm_agent, client
     wait_for(lambda: b"1\n" in client.log(task["id"]), JOB_TIMEOUT_S, message="the job to run")
     job = slurm_job(slurm_agent, task["id"])
     assert job["TimeLimit"] == "00:01:00", job
-    subprocess.run(["scontrol", "update", f"JobId={job['JobId']}", f"EndTime={job['StartTime']}"], check=True)
+    # a moment from now (Slurm refuses some end times at or before the job's start: "Invalid time specified")
+    soon = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 2))
+    subprocess.run(["scontrol", "update", f"JobId={job['JobId']}", f"EndTime={soon}"], check=True)
     failed = client.wait_status(task["id"], {"failed", "completed"}, 90)
     assert failed["status"] == "failed" and "time limit" in failed["status_reason"], failed
     assert failed["status_reason"].startswith("Slurm: TIMEOUT")
