@@ -148,6 +148,28 @@ def pytest_runtest_setup(item) -> None:
         pytest.skip("SQLite only (TASK_SYSTEM_TEST_DATABASE=postgresql)")
 
 
+def running_server(tmp_path_factory, name: str, **kw):
+    """A real server on a data dir of its own, for a module-scoped fixture: `yield from running_server(...)`."""
+    proc = ServerProcess(tmp_path_factory.mktemp(name), **kw).start()
+    yield proc
+    proc.kill()
+
+
+def running_agent(server: "ServerProcess", tmp_path_factory, name: str, **kw):
+    """A real main agent, online, for a module-scoped fixture (`yield from`); stopped, and whatever it ran
+    killed, afterwards."""
+    root = tmp_path_factory.mktemp(name)
+    (root / "work").mkdir()
+    proc = AgentProcess(server, name, root / "work", root / "state", **kw).start()
+    api = Api(server.url, server.token)
+    wait_for(lambda: any(a["name"] == name and a["status"] == "online" for a in api.get("/api/agents").json()),
+             30, message=f"the main agent {name} to come online")
+    yield proc
+    proc.kill(signal.SIGTERM)
+    proc.kill(signal.SIGKILL)
+    _kill_leftover_task_processes(root)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"

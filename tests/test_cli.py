@@ -3,22 +3,19 @@ ls and show for people and for scripts, cancel, retry, agents, the help and ever
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 
 import pytest
 
 from tests.cli_run import ROOT, tq, tq_env, tq_on_a_terminal
-from tests.conftest import AgentProcess, ServerProcess, _kill_leftover_task_processes, free_port
-from tests.helpers import Api, wait_for
+from tests.conftest import AgentProcess, ServerProcess, free_port, running_agent, running_server
+from tests.helpers import Api
 
 
 @pytest.fixture(scope="module")
 def cli_server(tmp_path_factory) -> ServerProcess:
-    proc = ServerProcess(tmp_path_factory.mktemp("cli-data")).start()
-    yield proc
-    proc.kill()
+    yield from running_server(tmp_path_factory, "cli-data")
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +24,8 @@ def api(cli_server: ServerProcess) -> Api:
 
 
 @pytest.fixture(scope="module")
-def agent(cli_server: ServerProcess, api: Api, tmp_path_factory) -> AgentProcess:
-    root = tmp_path_factory.mktemp("cli-agent")
-    (root / "work").mkdir()
-    proc = AgentProcess(cli_server, "cli-box", root / "work", root / "state", cpu_cores=4).start()
-    wait_for(lambda: any(a["status"] == "online" for a in api.get("/api/agents").json()), 30,
-             message="the main agent to come online")
-    yield proc
-    proc.kill(signal.SIGTERM)
-    proc.kill(signal.SIGKILL)
-    _kill_leftover_task_processes(root)
+def agent(cli_server: ServerProcess, tmp_path_factory) -> AgentProcess:
+    yield from running_agent(cli_server, tmp_path_factory, "cli-box", cpu_cores=4)
 
 
 def submitted(result: subprocess.CompletedProcess) -> int:

@@ -4,7 +4,6 @@ the server from the environment, and a task that submits its own evaluation as a
 from __future__ import annotations
 
 import http.server
-import signal
 import sys
 import threading
 import time
@@ -13,29 +12,17 @@ import pytest
 
 from task_client import Client, ServerUnreachable, TaskSystemError
 from task_client.follow import decode_utf8
-from tests.conftest import ROOT, AgentProcess, ServerProcess, _kill_leftover_task_processes, free_port
-from tests.helpers import Api, wait_for
+from tests.conftest import ROOT, AgentProcess, ServerProcess, free_port, running_agent, running_server
 
 
 @pytest.fixture(scope="module")
 def py_server(tmp_path_factory) -> ServerProcess:
-    proc = ServerProcess(tmp_path_factory.mktemp("client-data")).start()
-    yield proc
-    proc.kill()
+    yield from running_server(tmp_path_factory, "client-data")
 
 
 @pytest.fixture(scope="module")
 def agent(py_server: ServerProcess, tmp_path_factory) -> AgentProcess:
-    root = tmp_path_factory.mktemp("client-agent")
-    (root / "work").mkdir()
-    proc = AgentProcess(py_server, "client-box", root / "work", root / "state", cpu_cores=4).start()
-    api = Api(py_server.url)
-    wait_for(lambda: any(a["status"] == "online" for a in api.get("/api/agents").json()), 30,
-             message="the main agent to come online")
-    yield proc
-    proc.kill(signal.SIGTERM)
-    proc.kill(signal.SIGKILL)
-    _kill_leftover_task_processes(root)
+    yield from running_agent(py_server, tmp_path_factory, "client-box", cpu_cores=4)
 
 
 @pytest.fixture

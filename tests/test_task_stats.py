@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import running_server
 from tests.helpers import Api
 
 STATUSES = {"blocked", "waiting", "running", "completed", "failed", "canceled"}
@@ -14,9 +14,8 @@ STATUSES = {"blocked", "waiting", "running", "completed", "failed", "canceled"}
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    proc = ServerProcess(tmp_path_factory.mktemp("stats-data")).start()
-    yield Api(proc.url)
-    proc.kill()
+    for proc in running_server(tmp_path_factory, "stats-data"):
+        yield Api(proc.url)
 
 
 def stats(api: Api) -> dict:

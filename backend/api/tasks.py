@@ -121,28 +121,28 @@ class LogQuery(BaseModel):
 def create_task(body: TaskCreate):
     """Queue a bash script; it runs when its dependencies completed and an agent has room."""
     task = task_service.create_task(**body.model_dump())
-    return jsonify(to_json(TaskOut, _task_json(task))), 201
+    return jsonify(to_json(TaskOut, task_views.task_json(task))), 201
 
 
 @bp.post("/tasks/sweep", responses=answers({201: SweepOut}, 413))
 def create_sweep(body: TaskSweep):
     """One task per combination of `params` values, each with its `{{name}}` placeholders filled in."""
     tasks = sweep_service.create_sweep(**body.model_dump())
-    return jsonify(to_json(SweepOut, {"items": [_task_json(t) for t in tasks]})), 201
+    return jsonify(to_json(SweepOut, {"items": [task_views.task_json(t) for t in tasks]})), 201
 
 
 @bp.post("/tasks/<int:task_id>/retry", responses=answers({201: RetryOut}, 404, 409, 413))
 def retry_task(path: TaskPath, body: TaskRetry):
     """Re-create a failed or canceled task (body: fields to change) and every task that failed because of it."""
     task, dependents = retry_service.retry_task(path.task_id, body.model_dump(exclude_unset=True))
-    return jsonify(to_json(RetryOut, {"task": _task_json(task), "dependents": [_task_json(t) for t in dependents]})), 201
+    return jsonify(_retry_json(task, dependents)), 201
 
 
 @bp.get("/tasks/<int:task_id>/retry-preview", responses=answers({200: RetryOut}, 404, 409))
 def preview_retry(path: TaskPath):
     """What a retry would re-create now: the task and its cascade, as they are (nothing changes)."""
     plan = retry_service.plan_retry(path.task_id)
-    return jsonify(to_json(RetryOut, {"task": _task_json(plan.task), "dependents": [_task_json(t) for t in plan.cascade]}))
+    return jsonify(_retry_json(plan.task, plan.cascade))
 
 
 @bp.get("/tasks", responses=answers({200: TaskPage}))
@@ -152,7 +152,7 @@ def list_tasks(query: TaskListQuery):
     items, total = task_service.get_task_in_page(
         page=query.page, page_size=query.page_size, statuses=statuses, name=query.name,
         template_type=query.template_type, script=query.script)
-    return jsonify(to_json(TaskPage, {"items": [_task_json(t) for t in items], "total": total,
+    return jsonify(to_json(TaskPage, {"items": [task_views.task_json(t) for t in items], "total": total,
                                       "page": query.page, "page_size": query.page_size}))
 
 
@@ -164,13 +164,13 @@ def get_task_stats():
 
 @bp.get("/tasks/<int:task_id>", responses=answers({200: TaskOut}, 404))
 def get_task(path: TaskPath):
-    return jsonify(to_json(TaskOut, _task_json(task_service.get_task_by_id(path.task_id))))
+    return jsonify(to_json(TaskOut, task_views.task_json(task_service.get_task_by_id(path.task_id))))
 
 
 @bp.post("/tasks/<int:task_id>/cancel", responses=answers({200: TaskOut}, 404, 409))
 def cancel_task(path: TaskPath):
     """Cancel a blocked, waiting or running task (a running one is killed on its agent)."""
-    return jsonify(to_json(TaskOut, _task_json(task_service.cancel_task(path.task_id))))
+    return jsonify(to_json(TaskOut, task_views.task_json(task_service.cancel_task(path.task_id))))
 
 
 @bp.get("/tasks/<int:task_id>/usage", responses=answers({200: UsageOut}, 404))
@@ -208,5 +208,5 @@ def get_task_log_raw(path: TaskPath, query: RawLogQuery):
         "Content-Disposition": f'attachment; filename="task-{path.task_id}.log"'})
 
 
-def _task_json(task: Task) -> dict:
-    return task_views.task_json(task)  # the same JSON the notifications carry
+def _retry_json(task: Task, dependents: list[Task]) -> dict:
+    return to_json(RetryOut, {"task": task_views.task_json(task), "dependents": [task_views.task_json(t) for t in dependents]})
