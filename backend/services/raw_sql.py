@@ -18,24 +18,29 @@ class RawStatement:
 
     def __init__(self, statement: ClauseElement):
         self.statement = statement
-        self._compiled: dict[tuple[str, str, str], tuple[str, Optional[list[str]]]] = {}
+        self._compiled: dict[tuple[str, str, str], tuple[str, Optional[list[str]], dict[str, Any]]] = {}
 
     def execute(self, cursor, dialect: Dialect, values: dict[str, Any]):
-        sql, names = self._compile(dialect)
+        sql, names, constants = self._compile(dialect)
+        values = {**constants, **values} if constants else values
         cursor.execute(sql, [values[n] for n in names] if names is not None else values)
         return cursor
 
     def executemany(self, cursor, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
-        sql, names = self._compile(dialect)
+        sql, names, constants = self._compile(dialect)
+        rows = [{**constants, **row} for row in rows] if constants else rows
         cursor.executemany(sql, [[row[n] for n in names] for row in rows] if names is not None else rows)
 
-    def _compile(self, dialect: Dialect) -> tuple[str, Optional[list[str]]]:
-        """(SQL in the driver's placeholder style, the parameter names in order for a positional style)."""
+    def _compile(self, dialect: Dialect) -> tuple[str, Optional[list[str]], dict[str, Any]]:
+        """(SQL in the driver's placeholder style, the parameter names in order for a positional style,
+        the values of the statement's own literals such as literal(0), which the caller does not pass)."""
         key = (dialect.name, dialect.driver, dialect.paramstyle)
         if key not in self._compiled:
             # for_executemany: no implicit RETURNING on PostgreSQL, since no caller reads generated ids
             compiled = self.statement.compile(dialect=dialect, for_executemany=True)
-            self._compiled[key] = (str(compiled), list(compiled.positiontup) if compiled.positiontup else None)
+            constants = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+            self._compiled[key] = (str(compiled), list(compiled.positiontup) if compiled.positiontup else None,
+                                   constants)
         return self._compiled[key]
 
 

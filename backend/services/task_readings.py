@@ -4,11 +4,12 @@ are kept in memory and written once per liveness tick (flush), in one transactio
 pending (progress_of, pending_samples), since a read never writes.
 
 Samples: a beat's sample goes in slot seq = wall-clock seconds // SUB_HEARTBEAT_INTERVAL_S. A task keeps
-the slots that are multiples of its stride; once it holds more than USAGE_SAMPLES_MAX, the stride
-doubles and every other kept slot is deleted, so a three-day task keeps evenly spread samples, between
-USAGE_SAMPLES_MAX and twice that, from its start to its end. The count is kept in memory only (no read
-per beat: bench chain): a task running across a server restart starts counting again, so it may keep
-up to USAGE_SAMPLES_MAX more before its next thinning.
+the slots that are multiples of its stride; once it holds more than twice USAGE_SAMPLES_MAX, the stride
+doubles and the kept slots that are not multiples of the new stride are deleted, so a three-day task
+keeps evenly spread samples, about USAGE_SAMPLES_MAX to twice that, from its start to its end. The count
+is exact (a slot's place in the strides: _Sampling.by_zeros) and kept in memory only (no read per beat:
+bench chain): a task running across a server restart starts counting again, so it may keep up to twice
+USAGE_SAMPLES_MAX more before its next thinning. A thinning whose write fails is written at the next flush.
 """
 from __future__ import annotations
 
@@ -40,11 +41,32 @@ _THIN = RawStatement(delete(_samples).where(_samples.c.task_id == bindparam("tas
                                             _samples.c.seq % bindparam("stride") != literal(0)))
 
 
+_ZEROS = 64
+
+
+def _trailing_zeros(n: int) -> int:
+    return min((n & -n).bit_length() - 1, _ZEROS - 1) if n else _ZEROS - 1
+
+
 @dataclass
 class _Sampling:
+    """How a task's kept samples (stored or pending) stand: by_zeros[z] counts the kept slots whose
+    seq // stride has z trailing zero bits, so a doubled stride keeps exactly those with z >= 1."""
     stride: int = 1
-    kept: int = 0  # samples stored or pending
     last_seq: int = -1
+    by_zeros: list[int] = field(default_factory=lambda: [0] * _ZEROS)
+
+    def keep(self, seq: int) -> None:
+        self.last_seq = seq
+        self.by_zeros[_trailing_zeros(seq // self.stride)] += 1
+
+    def double_stride(self) -> None:
+        self.stride *= 2
+        self.by_zeros = self.by_zeros[1:] + [0]
+
+    @property
+    def kept(self) -> int:
+        return sum(self.by_zeros)
 
 
 @dataclass
@@ -76,16 +98,15 @@ def _sample(task_id: int, usage: ProcessUsage) -> None:
     sampling = _sampling.setdefault(task_id, _Sampling())
     if seq % sampling.stride or seq <= sampling.last_seq:
         return
-    sampling.last_seq, sampling.kept = seq, sampling.kept + 1
+    sampling.keep(seq)
     _pending.samples.append({"task_id": task_id, "seq": seq, "time": utcnow(), "cpu_percent": usage.cpu_usage,
                              "memory_mib": usage.memory_used_mib, "gpus": [
                                  {"index": g.index, "utilization": g.utilization, "memory_used_mib": g.memory_used}
                                  for g in usage.gpus]})
-    if sampling.kept > max(2, current_app.config["USAGE_SAMPLES_MAX"]):
-        sampling.stride *= 2
+    if sampling.kept > 2 * max(1, current_app.config["USAGE_SAMPLES_MAX"]):
+        sampling.double_stride()
         _pending.samples = [s for s in _pending.samples if s["task_id"] != task_id or s["seq"] % sampling.stride == 0]
         _pending.thin[task_id] = sampling.stride
-        sampling.kept //= 2
 
 
 def forget(task_id: int) -> None:
@@ -97,13 +118,26 @@ def forget(task_id: int) -> None:
 
 def flush() -> int:
     """Write what is pending in one transaction; return how many rows. Not inside a unit of work.
-    Readings are for people: a tick whose write fails is dropped (logged by the caller), not retried."""
+    Readings are for people: a tick whose write fails is logged and dropped, not retried, except its
+    thinnings; the tick goes on (waiting reasons)."""
     global _pending
     with _lock:
         batch, _pending = _pending, _Pending()
     if not (batch.progress or batch.samples or batch.thin):
         return 0
     dialect = db.engine.dialect
+    try:
+        _write(batch, dialect)
+    except Exception:
+        log.exception("task_readings_write_failed", progress=len(batch.progress), samples=len(batch.samples))
+        with _lock:  # a thinning not written would leave its slots for good: the next flush writes it
+            for task_id, stride in batch.thin.items():
+                _pending.thin[task_id] = max(stride, _pending.thin.get(task_id, 1))
+        return 0
+    return len(batch.progress) + len(batch.samples)
+
+
+def _write(batch: _Pending, dialect) -> None:
     progress_to_db, time_to_db = to_db(_tasks.c.progress, dialect), to_db(_samples.c.time, dialect)
     gpus_to_db = to_db(_samples.c.gpus, dialect)
     with raw_unit_of_work() as conn:
@@ -116,7 +150,6 @@ def flush() -> int:
                 {**s, "time": time_to_db(s["time"]), "gpus": gpus_to_db(s["gpus"])} for s in batch.samples])
         for task_id, stride in batch.thin.items():
             _THIN.execute(cursor, dialect, {"task_id": task_id, "stride": stride})
-    return len(batch.progress) + len(batch.samples)
 
 
 def progress_of(task_id: int, stored: Optional[dict]) -> Optional[dict]:
