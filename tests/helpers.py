@@ -1,7 +1,10 @@
-"""Test helpers: wait for a condition with a deadline (never a bare sleep), a small API client."""
+"""Test helpers: wait for a condition with a deadline (never a bare sleep), a small API client, the
+server's logged events."""
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import requests
@@ -23,6 +26,14 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {message}; last value: {last!r}")
         time.sleep(interval_s)
+
+
+def server_events(data_dir: Path, event: str, **fields: Any) -> list[dict]:
+    """The events named `event` in a server's system log (data_dir/logs/system/server.log), oldest
+    first, that carry every one of `fields`."""
+    lines = (data_dir / "logs" / "system" / "server.log").read_text().splitlines()
+    return [e for e in map(json.loads, lines)
+            if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())]
 
 
 class Api:

@@ -7,14 +7,13 @@ shows that a shorter silence of both costs nothing).
 """
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from tests.conftest import FAST_SERVER_ENV, ServerProcess
-from tests.helpers import Api, wait_for
+from tests.helpers import Api, server_events, wait_for
 from tests.protocol_agent import ProtocolAgent
 
 OFFLINE_AFTER_S = float(FAST_SERVER_ENV["TASK_SYSTEM_AGENT_OFFLINE_AFTER_S"])
@@ -43,8 +42,7 @@ def parse(value: str) -> datetime:
 
 def last_server_start(server: ServerProcess) -> datetime:
     """When the server process last started (its system log's server_started event)."""
-    lines = (server.data_dir / "logs" / "system" / "server.log").read_text().splitlines()
-    started = [json.loads(line) for line in lines if '"server_started"' in line]
+    started = server_events(server.data_dir, "server_started")
     return datetime.fromisoformat(started[-1]["timestamp"].replace("Z", "+00:00"))
 
 

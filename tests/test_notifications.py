@@ -15,7 +15,7 @@ import pytest
 from backend.services.notification_worker import WorkerPool
 from backend.utils.notify_urls import shown_url
 from tests.conftest import ServerProcess, free_port
-from tests.helpers import Api, wait_for
+from tests.helpers import Api, server_events, wait_for
 
 NOTIFY_ENV = {"TASK_SYSTEM_NOTIFY_ATTEMPTS": "3", "TASK_SYSTEM_NOTIFY_TIMEOUT_S": "0.5",
               "TASK_SYSTEM_NOTIFY_BACKOFF_S": "0.1"}
@@ -91,11 +91,6 @@ def server(data_dir: Path, request, listener: Listener, hung: HungEndpoint):
     proc.kill()
 
 
-def log_events(data_dir: Path, event: str, task_id: int) -> list[dict]:
-    lines = (data_dir / "logs" / "system" / "server.log").read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e.get("event") == event and e.get("task_id") == task_id]
-
-
 def test_each_finished_task_is_told_once_with_its_json(main_agent, client: Api, listener: Listener):
     done = client.create_task("echo hello", name="done", notify=[listener.base + "/mine"])
     failed = client.create_task("exit 3", name="broken")
@@ -144,7 +139,7 @@ def test_refusing_endpoint_is_retried_then_given_up_and_the_task_unchanged(main_
     url = f"http://user:s3cret@127.0.0.1:{port}/hook?token=t0ken"  # nothing listens there
     task = client.create_task("echo fine", notify=[url, listener.base + "/fail"])
     client.wait_status(task["id"], "completed")
-    failures = wait_for(lambda: (f := log_events(data_dir, "notification_failed", task["id"]))
+    failures = wait_for(lambda: (f := server_events(data_dir, "notification_failed", task_id=task["id"]))
                         and sum(e["gave_up"] for e in f) == 2 and f, 15, message="both notifications to be given up")
     refused = [f for f in failures if "/hook" in f["url"]]
     assert [(f["attempt"], f["level"]) for f in refused] == [(1, "warning"), (2, "warning"), (3, "error")]

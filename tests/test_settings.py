@@ -2,7 +2,6 @@
 naming it and exit code 2; a misspelt TASK_SYSTEM_ variable is warned about; good values reach the app."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 
 from config import DEFAULTS, SettingError, load_config, unknown_variables
 from tests.conftest import ROOT, ServerProcess
+from tests.helpers import server_events
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -71,10 +71,8 @@ def test_misspelt_variable_is_warned_about_and_the_server_starts(data_dir: Path)
         output = (data_dir / "server.stdout").read_text()
         assert ("app.py: warning: TASK_SYSTEM_SUB_AGENT_LEASE is not a setting; "
                 "did you mean TASK_SYSTEM_SUB_AGENT_LEASE_S?") in output
-        events = [json.loads(line) for line in (data_dir / "logs" / "system" / "server.log").read_text().splitlines()]
-        assert {"event": "setting_unknown", "variable": "TASK_SYSTEM_SUB_AGENT_LEASE",
-                "suggestion": "TASK_SYSTEM_SUB_AGENT_LEASE_S"}.items() <= next(
-                    e for e in events if e["event"] == "setting_unknown").items()
+        assert server_events(data_dir, "setting_unknown", variable="TASK_SYSTEM_SUB_AGENT_LEASE",
+                             suggestion="TASK_SYSTEM_SUB_AGENT_LEASE_S")
     finally:
         server.kill()
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import AgentProcess, ServerProcess, _kill_leftover_task_processes
-from tests.helpers import Api, wait_for
+from tests.helpers import Api, server_events, wait_for
 
 TQDM_SCRIPT = f"""{sys.executable} - <<'PY'
 import time, tqdm
@@ -59,7 +59,7 @@ def test_a_bare_percent_is_the_fallback(readings):
     assert readings.task(readings.create_task("echo no bar here")["id"])["progress"] is None
 
 
-def test_usage_samples_arrive_and_are_thinned_evenly_over_a_long_task(readings):
+def test_usage_samples_arrive_and_are_thinned_evenly_over_a_long_task(readings, tmp_path):
     task = readings.create_task("sleep 6")
     early = wait_for(lambda: len(s := readings.get(f"/api/tasks/{task['id']}/usage").json()["samples"]) >= 3 and s, 10)
     assert {"time", "cpu_percent", "memory_mib", "gpus"} <= set(early[0])
@@ -74,6 +74,9 @@ def test_usage_samples_arrive_and_are_thinned_evenly_over_a_long_task(readings):
     assert (times[0] - datetime.fromisoformat(early[0]["time"])).total_seconds() < 2.5
     assert (ended - times[-1]).total_seconds() < 2.5, (str(ended), [str(t.time()) for t in times])
     assert readings.get("/api/tasks/999999/usage").status_code == 404
+    # every thinning was written: a failed one (KeyError 'param_1') was once hidden by the samples it dropped
+    assert not server_events(tmp_path / "data", "task_readings_write_failed")
+    assert not server_events(tmp_path / "data", "liveness_check_failed")
 
 
 def test_the_kept_count_stays_exact_through_thinnings_whatever_slots_are_skipped():

@@ -9,7 +9,8 @@ doubles and the kept slots that are not multiples of the new stride are deleted,
 keeps evenly spread samples, about USAGE_SAMPLES_MAX to twice that, from its start to its end. The count
 is exact (a slot's place in the strides: _Sampling.by_zeros) and kept in memory only (no read per beat:
 bench chain): a task running across a server restart starts counting again, so it may keep up to twice
-USAGE_SAMPLES_MAX more before its next thinning. A thinning whose write fails is written at the next flush.
+USAGE_SAMPLES_MAX more before its next thinning. A thinning whose write fails is written at the next flush;
+the samples lost with it still count, so that task thins a little early.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def _sample(task_id: int, usage: ProcessUsage) -> None:
                              "memory_mib": usage.memory_used_mib, "gpus": [
                                  {"index": g.index, "utilization": g.utilization, "memory_used_mib": g.memory_used}
                                  for g in usage.gpus]})
-    if sampling.kept > 2 * max(1, current_app.config["USAGE_SAMPLES_MAX"]):
+    if sampling.kept > 2 * current_app.config["USAGE_SAMPLES_MAX"]:
         sampling.double_stride()
         _pending.samples = [s for s in _pending.samples if s["task_id"] != task_id or s["seq"] % sampling.stride == 0]
         _pending.thin[task_id] = sampling.stride
@@ -116,25 +117,22 @@ def forget(task_id: int) -> None:
         _sampling.pop(task_id, None)
 
 
-def flush() -> int:
-    """Write what is pending in one transaction; return how many rows. Not inside a unit of work.
+def flush() -> None:
+    """Write what is pending in one transaction. Not inside a unit of work.
     Readings are for people: a tick whose write fails is logged and dropped, not retried, except its
     thinnings; the tick goes on (waiting reasons)."""
     global _pending
     with _lock:
         batch, _pending = _pending, _Pending()
     if not (batch.progress or batch.samples or batch.thin):
-        return 0
-    dialect = db.engine.dialect
+        return
     try:
-        _write(batch, dialect)
+        _write(batch, db.engine.dialect)
     except Exception:
         log.exception("task_readings_write_failed", progress=len(batch.progress), samples=len(batch.samples))
         with _lock:  # a thinning not written would leave its slots for good: the next flush writes it
             for task_id, stride in batch.thin.items():
                 _pending.thin[task_id] = max(stride, _pending.thin.get(task_id, 1))
-        return 0
-    return len(batch.progress) + len(batch.samples)
 
 
 def _write(batch: _Pending, dialect) -> None:
