@@ -42,10 +42,12 @@ if [[ "$GPUS" -gt 0 ]]; then   # stand-in device files: Slurm counts and hands o
   echo "AutoDetect=off" >"$BASE/etc/gres.conf"
   echo "Name=gpu File=$BASE/dev/gpu[0-$((GPUS - 1))]" >>"$BASE/etc/gres.conf"
 fi
-setsid /usr/sbin/slurmctld -D -c -i -f "$SLURM_CONF" >"$BASE/log/slurmctld.out" 2>&1 </dev/null &
+# The daemons run from /: a job step starts in slurmd's directory first, and a checkout deleted under a
+# reused Slurm made every job print "Unable to get current working directory" into its output.
+(cd / && exec setsid /usr/sbin/slurmctld -D -c -i -f "$SLURM_CONF" >"$BASE/log/slurmctld.out" 2>&1 </dev/null) &
 echo $! >"$BASE/pids/slurmctld.pid"
 for _ in $(seq 1 100); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.1; done
-setsid /usr/sbin/slurmd -D -f "$SLURM_CONF" >"$BASE/log/slurmd.out" 2>&1 </dev/null &
+(cd / && exec setsid /usr/sbin/slurmd -D -f "$SLURM_CONF" >"$BASE/log/slurmd.out" 2>&1 </dev/null) &
 echo $! >"$BASE/pids/slurmd.pid"
 for _ in $(seq 1 150); do
   [[ "$(sinfo -h -N -o %T 2>/dev/null | head -1 || true)" == idle* ]] && break; sleep 0.2
